@@ -48,7 +48,18 @@ export const UNARY_OPS: readonly UnaryOp[] = [
 /** Elementwise z = f(a, b) with broadcasting. Comparisons give 1 or 0. */
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'eq' | 'gt' | 'lt';
 
-export const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'gt', 'lt'];
+export const BINARY_OPS: readonly BinaryOp[] = [
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'pow',
+  'maximum',
+  'minimum',
+  'eq',
+  'gt',
+  'lt',
+];
 
 /**
  * Broadcast layout of a binary op: the output shape and, for each input, its element
@@ -230,7 +241,14 @@ export interface Backend {
   ): void;
 
   /** Fused attention forward; see AttentionParams. Writes out and lse. */
-  attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array, p: AttentionParams): void;
+  attention(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    lse: Float32Array,
+    p: AttentionParams,
+  ): void;
   /** Attention backward (recomputes the probabilities from lse). Overwrites gq, gk, gv. */
   attentionGrad(
     q: Float32Array,
@@ -246,9 +264,25 @@ export interface Backend {
   ): void;
 
   /** Nearest upsampling of x [planes, h, w] by integer factors to [planes, h*sh, w*sw]. */
-  upsampleNearest(x: Float32Array, out: Float32Array, planes: number, h: number, w: number, sh: number, sw: number): void;
+  upsampleNearest(
+    x: Float32Array,
+    out: Float32Array,
+    planes: number,
+    h: number,
+    w: number,
+    sh: number,
+    sw: number,
+  ): void;
   /** Its backward: gx[p, i, j] = sum of the sh x sw block of gy. */
-  upsampleNearestGrad(gy: Float32Array, gx: Float32Array, planes: number, h: number, w: number, sh: number, sw: number): void;
+  upsampleNearestGrad(
+    gy: Float32Array,
+    gx: Float32Array,
+    planes: number,
+    h: number,
+    w: number,
+    sh: number,
+    sw: number,
+  ): void;
 
   /** Average pooling of x [planes, h, w], window k, stride s, no padding, floor mode. */
   avgPool2d(x: Float32Array, out: Float32Array, planes: number, h: number, w: number, k: number, s: number): void;

@@ -105,7 +105,15 @@ interface NativeAddon {
   upsampleNearestGrad(gy: F32, gx: F32, planes: number, h: number, w: number, sh: number, sw: number): void;
   avgPool2d(x: F32, out: F32, planes: number, h: number, w: number, k: number, s: number): void;
   avgPool2dGrad(gy: F32, gx: F32, planes: number, h: number, w: number, k: number, s: number): void;
-  copyStrided(src: F32, srcOffset: number, srcStrides: F64, dst: F32, dstOffset: number, dstStrides: F64, shape: F64): void;
+  copyStrided(
+    src: F32,
+    srcOffset: number,
+    srcStrides: F64,
+    dst: F32,
+    dstOffset: number,
+    dstStrides: F64,
+    shape: F64,
+  ): void;
 }
 
 const REDUCE_CODES: Record<ReduceOp, number> = { sum: 0, max: 1, min: 2 };
@@ -161,7 +169,9 @@ export function nativeAddonPath(): string | null {
 export function createNativeBackend(): Backend {
   const path = nativeAddonPath();
   if (path === null) {
-    throw new Error('native backend: build/Release/ldm_native.node not found; run `npm install` (or `npm run install`) to build it');
+    throw new Error(
+      'native backend: build/Release/ldm_native.node not found; run `npm install` (or `npm run install`) to build it',
+    );
   }
   const addon = createRequire(import.meta.url)(path) as NativeAddon;
 

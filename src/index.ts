@@ -1,0 +1,16 @@
+// Public API of latent-diffusion.
+export { Tensor, type NestedArray } from './tensor/tensor.js';
+export { noGrad, isGradEnabled, grad, type GradOptions, type BackwardOptions } from './tensor/autograd.js';
+export { Generator, defaultGenerator, manualSeed, type GeneratorState } from './tensor/random.js';
+export {
+  getBackend,
+  useBackend,
+  withBackend,
+  setNumThreads,
+  getNumThreads,
+  isNativeAvailable,
+  type BackendName,
+} from './tensor/device.js';
+export type { Backend } from './tensor/backend.js';
+export * as F from './tensor/functional.js';
+export { SafetensorsFile, readSafetensors, writeSafetensors, type TensorRecord } from './io/safetensors.js';

@@ -1,0 +1,194 @@
+// Reverse-mode automatic differentiation.
+//
+// Every op that sees an input requiring gradients records a GradNode on its output: the
+// inputs and a closure that maps the output's gradient to the inputs' gradients. The
+// closure captures exactly the tensors its rule needs (saved activations). backward()
+// walks the graph once in reverse topological order; unless retainGraph is set, each node
+// drops its closure and inputs as soon as it has run, so saved activations become garbage
+// right away and a training loop's memory stays flat. Gradient rules run with recording
+// off: gradients of gradients are not supported (LDM training needs none).
+import type { Tensor } from './tensor.js';
+import { formatShape, shapesEqual } from './shape.js';
+
+export type BackwardFn = (gradOutput: Tensor) => readonly (Tensor | null)[];
+
+export interface GradNode {
+  readonly op: string;
+  inputs: readonly Tensor[];
+  /** null once the node has run without retainGraph. */
+  backward: BackwardFn | null;
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn without recording gradients (like torch.no_grad). */
+export function noGrad<T>(fn: () => T): T {
+  const previous = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
+/**
+ * Attaches a gradient rule to `out` when recording is on and some input requires grad.
+ * `backward` returns one gradient per input (null where none flows), each shaped like its input.
+ */
+export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: BackwardFn): Tensor {
+  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.gradFn = { op, inputs, backward };
+  }
+  return out;
+}
+
+/** Tensors reachable from the roots through grad nodes, each listed after everything that depends on it. */
+function reverseTopologicalOrder(roots: readonly Tensor[]): Tensor[] {
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  // Iterative post-order DFS: graphs of deep networks overflow a recursive walk.
+  const stack: { tensor: Tensor; next: number }[] = [];
+  for (const root of roots) {
+    if (visited.has(root)) continue;
+    visited.add(root);
+    stack.push({ tensor: root, next: 0 });
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      const inputs = top.tensor.gradFn?.inputs ?? [];
+      if (top.next < inputs.length) {
+        const child = inputs[top.next++];
+        if (child.requiresGrad && !visited.has(child)) {
+          visited.add(child);
+          stack.push({ tensor: child, next: 0 });
+        }
+      } else {
+        order.push(top.tensor);
+        stack.pop();
+      }
+    }
+  }
+  return order.reverse();
+}
+
+/**
+ * Propagates gradients from roots; `deliver(tensor, grad)` receives the total gradient of
+ * every tensor reached (leaves and intermediates) once it is complete.
+ */
+function propagate(
+  roots: readonly Tensor[],
+  rootGrads: readonly Tensor[],
+  retainGraph: boolean,
+  deliver: (tensor: Tensor, grad: Tensor) => void,
+): void {
+  const pending = new Map<Tensor, Tensor>();
+  roots.forEach((root, i) => accumulate(pending, root, rootGrads[i]));
+  for (const tensor of reverseTopologicalOrder(roots)) {
+    const grad = pending.get(tensor);
+    if (grad === undefined) continue;
+    pending.delete(tensor);
+    deliver(tensor, grad);
+    const node = tensor.gradFn;
+    if (node === null) continue;
+    if (node.backward === null) {
+      throw new Error(
+        `backward: the graph through "${node.op}" was already freed by an earlier backward; pass { retainGraph: true } to the first call`,
+      );
+    }
+    const inputGrads = node.backward(grad);
+    node.inputs.forEach((input, i) => {
+      const g = inputGrads[i];
+      if (g === null || g === undefined || !input.requiresGrad) return;
+      if (!shapesEqual(g.shape, input.shape)) {
+        throw new Error(
+          `backward: "${node.op}" produced a gradient of shape ${formatShape(g.shape)} for an input of shape ${formatShape(input.shape)}`,
+        );
+      }
+      accumulate(pending, input, g);
+    });
+    if (!retainGraph) {
+      node.backward = null;
+      node.inputs = [];
+    }
+  }
+}
+
+function accumulate(pending: Map<Tensor, Tensor>, tensor: Tensor, grad: Tensor): void {
+  const existing = pending.get(tensor);
+  pending.set(tensor, existing === undefined ? grad : existing.add(grad));
+}
+
+function seedGradients(outputs: readonly Tensor[], gradOutputs: readonly Tensor[] | undefined, op: string): Tensor[] {
+  return outputs.map((out, i) => {
+    if (!out.requiresGrad) throw new Error(`${op}: output ${i} does not require grad (nothing to differentiate)`);
+    const given = gradOutputs?.[i];
+    if (given !== undefined) {
+      if (!shapesEqual(given.shape, out.shape)) {
+        throw new Error(
+          `${op}: gradient of shape ${formatShape(given.shape)} given for output of shape ${formatShape(out.shape)}`,
+        );
+      }
+      return given;
+    }
+    if (out.size !== 1) {
+      throw new Error(`${op}: output of shape ${formatShape(out.shape)} is not a scalar; pass its gradient explicitly`);
+    }
+    return out.onesLike();
+  });
+}
+
+export interface BackwardOptions {
+  /** Keep the graph so that another backward or grad() can run through it. */
+  retainGraph?: boolean;
+}
+
+/** Accumulates d(output)/d(leaf) into the .grad of every leaf that requires grad. */
+export function backward(output: Tensor, gradOutput?: Tensor, options: BackwardOptions = {}): void {
+  noGrad(() => {
+    const seeds = seedGradients([output], gradOutput ? [gradOutput] : undefined, 'backward');
+    propagate([output], seeds, options.retainGraph ?? false, (tensor, g) => {
+      if (tensor.gradFn !== null) return;
+      tensor.grad = tensor.grad === null ? g.detach() : tensor.grad.add(g);
+    });
+  });
+}
+
+export interface GradOptions extends BackwardOptions {
+  /** Gradients of the outputs; default 1 for scalar outputs. */
+  gradOutputs?: readonly Tensor[];
+  /** Return zeros instead of throwing for inputs the outputs do not depend on. */
+  allowUnused?: boolean;
+}
+
+/**
+ * Gradients of the (summed) outputs with respect to `inputs`, returned instead of stored:
+ * no .grad is touched (like torch.autograd.grad).
+ */
+export function grad(
+  outputs: Tensor | readonly Tensor[],
+  inputs: readonly Tensor[],
+  options: GradOptions = {},
+): Tensor[] {
+  const outs = Array.isArray(outputs) ? (outputs as readonly Tensor[]) : [outputs as Tensor];
+  return noGrad(() => {
+    const seeds = seedGradients(outs, options.gradOutputs, 'grad');
+    const wanted = new Set(inputs);
+    const found = new Map<Tensor, Tensor>();
+    propagate(outs, seeds, options.retainGraph ?? false, (tensor, g) => {
+      if (wanted.has(tensor)) found.set(tensor, g);
+    });
+    return inputs.map((input, i) => {
+      const g = found.get(input);
+      if (g !== undefined) return g;
+      if (options.allowUnused) return input.zerosLike();
+      throw new Error(
+        `grad: input ${i} (shape ${formatShape(input.shape)}) is not used by the outputs; pass allowUnused`,
+      );
+    });
+  });
+}
