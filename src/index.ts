@@ -13,4 +13,5 @@ export {
 } from './tensor/device.js';
 export type { Backend } from './tensor/backend.js';
 export * as F from './tensor/functional.js';
+export * as nn from './nn/index.js';
 export { SafetensorsFile, readSafetensors, writeSafetensors, type TensorRecord } from './io/safetensors.js';
