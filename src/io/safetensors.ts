@@ -13,7 +13,7 @@ import { endianness } from 'node:os';
 
 /** A tensor as plain data: row-major float32 values and their shape. */
 export interface TensorRecord {
-  shape: number[];
+  readonly shape: readonly number[];
   data: Float32Array;
 }
 

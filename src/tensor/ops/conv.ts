@@ -40,6 +40,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
       : padding.length === 2
         ? [padding[0], padding[0], padding[1], padding[1]]
         : padding;
+  if (![padTop, padBottom, padLeft, padRight].every((v) => Number.isInteger(v) && v >= 0)) {
+    throw new Error(`conv2d: padding must be 1, 2 or 4 non-negative integers, got ${JSON.stringify(padding)}`);
+  }
   if (strideH < 1 || strideW < 1 || dilationH < 1 || dilationW < 1)
     throw new Error('conv2d: stride and dilation must be >= 1');
   if (
