@@ -216,6 +216,7 @@ case('transpose', 'transpose', lambda t: t['x'].transpose(0, 2), {'x': randn(2, 
 case('slice_step', 'slice', lambda t: t['x'][:, 1:6:2], {'x': randn(2, 7, 3)},
      {'axis': 1, 'start': 1, 'end': 6, 'step': 2})
 case('slice_negative', 'slice', lambda t: t['x'][..., -3:], {'x': randn(2, 5)}, {'axis': -1, 'start': -3, 'end': None})
+case('slice_negative_end', 'slice', lambda t: t['x'][1:-1], {'x': randn(5, 2)}, {'axis': 0, 'start': 1, 'end': -1})
 case('concat', 'concat', lambda t: torch.cat([t['a'], t['b'], t['c']], 1),
      {'a': randn(2, 1, 3), 'b': randn(2, 3, 3), 'c': randn(2, 2, 3)}, {'axis': 1})
 case('stack', 'stack', lambda t: torch.stack([t['a'], t['b']], 1), {'a': randn(2, 3), 'b': randn(2, 3)}, {'axis': 1})
@@ -229,6 +230,7 @@ case('unsqueeze', 'unsqueeze', lambda t: t['x'].unsqueeze(1), {'x': randn(2, 3)}
 case('squeeze_axis', 'squeeze', lambda t: t['x'].squeeze(2), {'x': randn(2, 1, 1, 3)}, {'axis': 2})
 case('squeeze_all', 'squeeze', lambda t: t['x'].squeeze(), {'x': randn(2, 1, 1, 3)})
 case('expand', 'expand', lambda t: t['x'].expand(2, 3, 4), {'x': randn(3, 1)}, {'shape': [2, 3, 4]})
+case('expand_scalar', 'expand', lambda t: t['x'].expand(2, 3), {'x': randn()}, {'shape': [2, 3]})
 case('pad_2d', 'pad', lambda t: F.pad(t['x'], (1, 2, 0, 1)), {'x': randn(1, 2, 3, 3)}, {'pads': [1, 2, 0, 1]})
 case('pad_3_axes_value', 'pad', lambda t: F.pad(t['x'], (0, 1, 2, 0, 1, 1), value=1.5), {'x': randn(2, 2, 3)},
      {'pads': [0, 1, 2, 0, 1, 1], 'value': 1.5})
@@ -302,12 +304,18 @@ case('group_norm_plain_3d', 'groupNorm', lambda t: F.group_norm(t['x'], 3, eps=1
      {'groups': 3, 'eps': 1e-6})
 case('group_norm_2d', 'groupNorm', lambda t: F.group_norm(t['x'], 2, t['weight'], t['bias'], 1e-5),
      {'x': randn(3, 8), 'weight': randn(8), 'bias': randn(8)}, {'groups': 2, 'eps': 1e-5})
+# One affine parameter without the other: the gradients must still line up with the inputs.
+# (torch 1.13's group_norm backward fails with a bias and no weight, so the bias is added outside.)
+case('group_norm_bias_only', 'groupNorm', lambda t: F.group_norm(t['x'], 2, eps=1e-5) + t['bias'][:, None],
+     {'x': randn(2, 4, 3), 'bias': randn(4)}, {'groups': 2, 'eps': 1e-5})
 case('group_norm_offset', 'groupNorm', lambda t: F.group_norm(t['x'], 1, t['weight'], t['bias'], 1e-5),
      {'x': 30 + randn(1, 2, 4, 4), 'weight': randn(2), 'bias': randn(2)}, {'groups': 1, 'eps': 1e-5})
 case('layer_norm_last', 'layerNorm', lambda t: F.layer_norm(t['x'], (6,), t['weight'], t['bias'], 1e-5),
      {'x': randn(2, 3, 6), 'weight': randn(6), 'bias': randn(6)}, {'normalizedShape': [6], 'eps': 1e-5})
 case('layer_norm_two_axes', 'layerNorm', lambda t: F.layer_norm(t['x'], (3, 4), eps=1e-6), {'x': randn(2, 3, 4)},
      {'normalizedShape': [3, 4], 'eps': 1e-6})
+case('layer_norm_weight_only', 'layerNorm', lambda t: F.layer_norm(t['x'], (5,), t['weight'], None, 1e-5),
+     {'x': randn(3, 5), 'weight': randn(5)}, {'normalizedShape': [5], 'eps': 1e-5})
 
 
 def batch_norm_case(name, x, affine, training):
