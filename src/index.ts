@@ -16,3 +16,18 @@ export * as F from './tensor/functional.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export { SafetensorsFile, readSafetensors, writeSafetensors, type TensorRecord } from './io/safetensors.js';
+export * as data from './data/index.js';
+export {
+  decodeImage,
+  readImage,
+  saveImage,
+  tensorToPng,
+  rawToTensor,
+  tensorToRaw,
+  imageGrid,
+  type DecodeOptions,
+  type GridOptions,
+  type SaveImageOptions,
+} from './io/image.js';
+export { encodePng, readPngText, type PngText, type RawImage } from './io/png.js';
+export { resize, crop, centerCrop, resizeCenterCrop, type ResizeMode } from './io/resize.js';
