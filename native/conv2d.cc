@@ -1,12 +1,14 @@
-// 2-D convolution forward and backward (see Conv2dParams in src/tensor/backend.ts) as
-// im2col + GEMM per image and group:
+// 2-D convolution forward and backward (see Conv2dParams in src/tensor/backend.ts). The 3x3,
+// stride-1, undilated convolutions with at least 16 channels per group go to Winograd
+// F(2x2, 3x3) (winograd.h, winograd_grad_weight.h); every other one is im2col + GEMM per image
+// and group:
 //   forward      out[co, p]  = sum_r W[co, r] col[r, p]          (r runs over ci, ky, kx)
 //   grad input   gcol[r, p]  = sum_co W[co, r] gy[co, p], then col2im sums gcol into gx
 //   grad weight  gW[co, r]  += sum_p gy[co, p] col[r, p]         (summed over images)
 // A 1x1, stride-1, unpadded convolution needs no im2col: x itself is the column matrix.
 //
-// Threading: each kernel cuts its work into independent items, each with its own scratch
-// panel sized to stay in L2, and runs one serial GEMM per item:
+// Threading: each im2col kernel cuts its work into independent items, each with its own
+// scratch panel sized to stay in L2, and runs one serial GEMM per item:
 //   forward: (image, group, pixel panel); grad input: (image, group, input-channel panel),
 //   so col2im of different items never touches the same gx element; grad weight:
 //   (group, input-channel panel, output-channel panel), each looping over the images, so
@@ -214,7 +216,7 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
 #pragma omp parallel num_threads(threads)
   {
     float* col = pointwise ? nullptr : ThreadScratch(Scratch::kColumns, rows * widest);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < units * panels; item++) {
       const int64_t image = item / panels / s.groups, group = item / panels % s.groups;
       const int64_t p0 = PanelStart(pixels, panels, item % panels, 16);
@@ -272,7 +274,7 @@ Napi::Value Conv2dGradInput(const Napi::CallbackInfo& info) {
 #pragma omp parallel num_threads(threads)
   {
     float* gcol = pointwise ? nullptr : ThreadScratch(Scratch::kColumns, widest * taps * pixels);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < units * panels; item++) {
       const int64_t image = item / panels / s.groups, group = item / panels % s.groups;
       const int64_t c0 = PanelStart(inG, panels, item % panels, 1);
@@ -326,7 +328,7 @@ Napi::Value Conv2dGradWeight(const Napi::CallbackInfo& info) {
 #pragma omp parallel num_threads(threads)
   {
     float* col = pointwise ? nullptr : ThreadScratch(Scratch::kColumns, widest * taps * pixels);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < s.groups * inPanels * outPanels; item++) {
       const int64_t group = item / (inPanels * outPanels);
       const int64_t inPanel = item / outPanels % inPanels, outPanel = item % outPanels;

@@ -3,7 +3,11 @@
 //
 // Threading: the work list is batch x panels, where one matrix is cut into panels along
 // the larger of m and n. Panels are only cut when the batch alone would leave a thread idle,
-// since each panel re-packs the operand it shares with its siblings.
+// since each panel re-packs the operand it shares with its siblings. Items are handed out
+// dynamically, so a thread the OS preempts does not hold the others up; every item computes
+// the same bits whichever thread runs it. (The same holds for the conv kernels, except the
+// Winograd grad weight, whose per-thread partial sums need a fixed split to stay bitwise
+// reproducible.)
 #include <Eigen/Core>
 #include <algorithm>
 
@@ -107,7 +111,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const int64_t ldb = transB ? k : n;
 
   const int workers = static_cast<int>(std::min<int64_t>(threads, batch * panels));
-#pragma omp parallel for num_threads(workers) schedule(static)
+#pragma omp parallel for num_threads(workers) schedule(dynamic)
   for (int64_t item = 0; item < batch * panels; item++) {
     const int64_t index = item / panels;
     const int64_t panel = item % panels;

@@ -279,7 +279,7 @@ inline void Forward(const Shape& s, const float* x, const float* u, const float*
     const TileBlock v = ThreadTileBlock(Scratch::kTransformed, inG, block);
     const TileBlock m = ThreadTileBlock(Scratch::kProducts, outG, block);
     float* rows = ThreadScratch(Scratch::kRows, InputScratch(s, block));
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < blocks * s.groups; item++) {
       const int64_t group = item % s.groups, t0 = item / s.groups * block;
       const int64_t t1 = std::min(s.Tiles(), t0 + block);

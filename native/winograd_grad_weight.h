@@ -84,6 +84,8 @@ inline void GradWeight(const Shape& s, const float* x, const float* gy, float* g
     const TileBlock g = ThreadTileBlock(Scratch::kProducts, outG, block);
     float* rows = ThreadScratch(Scratch::kRows, InputScratch(s, block));
     float* mine = du + omp_get_thread_num() * uSize;
+    // A fixed split: each thread's partial sums must cover the same blocks in every run, or
+    // they would add up in another order and the gradient would change in its last bits.
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < blocks * s.groups; item++) {
       const int64_t group = item % s.groups, t0 = item / s.groups * block;
