@@ -20,6 +20,8 @@ export interface GradNode {
 }
 
 let gradEnabled = true;
+/** While grad() runs: the tensors whose gradients lead to its inputs; null means all. */
+let neededTensors: ReadonlySet<Tensor> | null = null;
 
 export function isGradEnabled(): boolean {
   return gradEnabled;
@@ -34,6 +36,14 @@ export function noGrad<T>(fn: () => T): T {
   } finally {
     gradEnabled = previous;
   }
+}
+
+/**
+ * Whether a gradient rule should compute the gradient of this input: it requires grad and,
+ * inside grad(), lies on a path to one of the requested inputs. Rules use it to skip work.
+ */
+export function needsGrad(t: Tensor): boolean {
+  return t.requiresGrad && (neededTensors === null || neededTensors.has(t));
 }
 
 /**
@@ -84,37 +94,59 @@ function propagate(
   roots: readonly Tensor[],
   rootGrads: readonly Tensor[],
   retainGraph: boolean,
+  targets: ReadonlySet<Tensor> | null,
   deliver: (tensor: Tensor, grad: Tensor) => void,
 ): void {
   const pending = new Map<Tensor, Tensor>();
   roots.forEach((root, i) => accumulate(pending, root, rootGrads[i]));
-  for (const tensor of reverseTopologicalOrder(roots)) {
-    const grad = pending.get(tensor);
-    if (grad === undefined) continue;
-    pending.delete(tensor);
-    deliver(tensor, grad);
-    const node = tensor.gradFn;
-    if (node === null) continue;
-    if (node.backward === null) {
+  const order = reverseTopologicalOrder(roots);
+  const previousNeeded = neededTensors;
+  neededTensors = targets === null ? null : tensorsLeadingTo(order, targets);
+  try {
+    for (const tensor of order) {
+      const grad = pending.get(tensor);
+      if (grad === undefined) continue;
+      pending.delete(tensor);
+      deliver(tensor, grad);
+      const node = tensor.gradFn;
+      if (node === null || (neededTensors !== null && !neededTensors.has(tensor))) continue;
+      runNode(node, grad, retainGraph, pending);
+    }
+  } finally {
+    neededTensors = previousNeeded;
+  }
+}
+
+/** The tensors of `order` (outputs first) from which some target is reachable, targets included. */
+function tensorsLeadingTo(order: readonly Tensor[], targets: ReadonlySet<Tensor>): Set<Tensor> {
+  const leading = new Set<Tensor>();
+  for (let i = order.length - 1; i >= 0; i--) {
+    const t = order[i];
+    if (targets.has(t) || (t.gradFn?.inputs ?? []).some((input) => leading.has(input))) leading.add(t);
+  }
+  return leading;
+}
+
+function runNode(node: GradNode, grad: Tensor, retainGraph: boolean, pending: Map<Tensor, Tensor>): void {
+  if (node.backward === null) {
+    throw new Error(
+      `backward: the graph through "${node.op}" was already freed by an earlier backward; pass { retainGraph: true } to the first call`,
+    );
+  }
+  const inputGrads = node.backward(grad);
+  node.inputs.forEach((input, i) => {
+    const g = inputGrads[i];
+    if (g === null || g === undefined || !needsGrad(input)) return;
+    if (!shapesEqual(g.shape, input.shape)) {
       throw new Error(
-        `backward: the graph through "${node.op}" was already freed by an earlier backward; pass { retainGraph: true } to the first call`,
+        `backward: "${node.op}" produced a gradient of shape ${formatShape(g.shape)} for an input of shape ${formatShape(input.shape)}`,
       );
     }
-    const inputGrads = node.backward(grad);
-    node.inputs.forEach((input, i) => {
-      const g = inputGrads[i];
-      if (g === null || g === undefined || !input.requiresGrad) return;
-      if (!shapesEqual(g.shape, input.shape)) {
-        throw new Error(
-          `backward: "${node.op}" produced a gradient of shape ${formatShape(g.shape)} for an input of shape ${formatShape(input.shape)}`,
-        );
-      }
-      accumulate(pending, input, g);
-    });
-    if (!retainGraph) {
-      node.backward = null;
-      node.inputs = [];
-    }
+    accumulate(pending, input, g);
+  });
+  if (!retainGraph) {
+    node.backward = null;
+    node.inputs = [];
   }
 }
 
@@ -151,7 +183,7 @@ export interface BackwardOptions {
 export function backward(output: Tensor, gradOutput?: Tensor, options: BackwardOptions = {}): void {
   noGrad(() => {
     const seeds = seedGradients([output], gradOutput ? [gradOutput] : undefined, 'backward');
-    propagate([output], seeds, options.retainGraph ?? false, (tensor, g) => {
+    propagate([output], seeds, options.retainGraph ?? false, null, (tensor, g) => {
       if (tensor.gradFn !== null) return;
       tensor.grad = tensor.grad === null ? g.detach() : tensor.grad.add(g);
     });
@@ -179,7 +211,7 @@ export function grad(
     const seeds = seedGradients(outs, options.gradOutputs, 'grad');
     const wanted = new Set(inputs);
     const found = new Map<Tensor, Tensor>();
-    propagate(outs, seeds, options.retainGraph ?? false, (tensor, g) => {
+    propagate(outs, seeds, options.retainGraph ?? false, wanted, (tensor, g) => {
       if (wanted.has(tensor)) found.set(tensor, g);
     });
     return inputs.map((input, i) => {

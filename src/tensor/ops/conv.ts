@@ -1,6 +1,6 @@
 // Image ops: 2-D convolution, nearest upsampling, average pooling.
 import type { Conv2dParams } from '../backend.js';
-import { record } from '../autograd.js';
+import { needsGrad, record } from '../autograd.js';
 import { getBackend } from '../device.js';
 import { formatShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -88,15 +88,15 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   return record(out, 'conv2d', inputs, (gy) => {
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
-    if (x.requiresGrad) {
+    if (needsGrad(x)) {
       gx = new Tensor(new Float32Array(x.size), x.shape);
       getBackend().conv2dGradInput(gy.data, weight.data, gx.data, p);
     }
-    if (weight.requiresGrad) {
+    if (needsGrad(weight)) {
       gw = new Tensor(new Float32Array(weight.size), weight.shape);
       getBackend().conv2dGradWeight(x.data, gy.data, gw.data, p);
     }
-    const gb = bias !== null && bias.requiresGrad ? sum(gy, [0, 2, 3]) : null;
+    const gb = bias !== null && needsGrad(bias) ? sum(gy, [0, 2, 3]) : null;
     return [gx, gw, gb];
   });
 }

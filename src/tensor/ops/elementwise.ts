@@ -1,6 +1,6 @@
 // Elementwise ops: unary maps, broadcasting binary ops, comparisons and `where`.
 import type { BinaryOp, UnaryOp } from '../backend.js';
-import { record } from '../autograd.js';
+import { needsGrad, record } from '../autograd.js';
 import { getBackend } from '../device.js';
 import { broadcastLayout, broadcastShapes, formatShape, shapesEqual, sizeOf, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -54,7 +54,7 @@ export function sub(a: Tensor, b: Tensor | Scalar): Tensor {
   const out = binaryForward('sub', a, b);
   return record(out, 'sub', [a, b], (gy) => [
     sumToShape(gy, a.shape),
-    b.requiresGrad ? sumToShape(neg(gy), b.shape) : null,
+    needsGrad(b) ? sumToShape(neg(gy), b.shape) : null,
   ]);
 }
 
@@ -62,8 +62,8 @@ export function mul(a: Tensor, b: Tensor | Scalar): Tensor {
   if (typeof b === 'number') return unary('affine', a, b, 0);
   const out = binaryForward('mul', a, b);
   return record(out, 'mul', [a, b], (gy) => [
-    a.requiresGrad ? sumToShape(mul(gy, b), a.shape) : null,
-    b.requiresGrad ? sumToShape(mul(gy, a), b.shape) : null,
+    needsGrad(a) ? sumToShape(mul(gy, b), a.shape) : null,
+    needsGrad(b) ? sumToShape(mul(gy, a), b.shape) : null,
   ]);
 }
 
@@ -72,8 +72,8 @@ export function div(a: Tensor, b: Tensor | Scalar): Tensor {
   const out = binaryForward('div', a, b);
   // d(a/b)/db = -a / b^2 = -out / b
   return record(out, 'div', [a, b], (gy) => [
-    a.requiresGrad ? sumToShape(div(gy, b), a.shape) : null,
-    b.requiresGrad ? sumToShape(neg(div(mul(gy, out), b)), b.shape) : null,
+    needsGrad(a) ? sumToShape(div(gy, b), a.shape) : null,
+    needsGrad(b) ? sumToShape(neg(div(mul(gy, out), b)), b.shape) : null,
   ]);
 }
 
@@ -83,8 +83,8 @@ export function pow(a: Tensor, b: Tensor | Scalar): Tensor {
   return record(out, 'pow', [a, b], (gy) => {
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
-    if (a.requiresGrad) ga = sumToShape(mul(gy, mul(b, pow(a, sub(b, 1)))), a.shape);
-    if (b.requiresGrad) {
+    if (needsGrad(a)) ga = sumToShape(mul(gy, mul(b, pow(a, sub(b, 1)))), a.shape);
+    if (needsGrad(b)) {
       // d(a^b)/db = a^b log a; taken as 0 where a == 0 (PyTorch's convention).
       const logA = where(binaryForward('eq', a, Tensor.scalar(0)), Tensor.scalar(0), unary('log', a));
       gb = sumToShape(mul(gy, mul(out, logA)), b.shape);
@@ -160,8 +160,8 @@ export function where(cond: Tensor, a: Tensor | Scalar, b: Tensor | Scalar): Ten
       shape,
     );
     return [
-      ta.requiresGrad ? sumToShape(mul(gy, mask), ta.shape) : null,
-      tb.requiresGrad ? sumToShape(mul(gy, inverse), tb.shape) : null,
+      needsGrad(ta) ? sumToShape(mul(gy, mask), ta.shape) : null,
+      needsGrad(tb) ? sumToShape(mul(gy, inverse), tb.shape) : null,
     ];
   });
 }

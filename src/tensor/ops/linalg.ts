@@ -1,6 +1,6 @@
 // Matrix products: batched matmul with NumPy batch broadcasting, and linear layers.
 import type { MatmulParams } from '../backend.js';
-import { record } from '../autograd.js';
+import { needsGrad, record } from '../autograd.js';
 import { getBackend } from '../device.js';
 import { broadcastShapes, formatShape, shapesEqual, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -46,7 +46,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return record(out, 'matmul', [a, b], (gy) => {
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
-    if (a.requiresGrad) {
+    if (needsGrad(a)) {
       // dA = dY @ B^T, per batch, then summed over the batch axes A was broadcast along.
       const full = product(gy.data, bData, {
         batch,
@@ -60,7 +60,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       });
       ga = sumToShape(new Tensor(full, [...batchShape, m, k]), a.shape);
     }
-    if (b.requiresGrad) {
+    if (needsGrad(b)) {
       if (bStride === 0 && aStride !== 0) {
         // B shared over the batch: dB = A^T @ dY with the batch folded into the inner dimension.
         gb = new Tensor(
@@ -131,7 +131,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const out = new Tensor(data, [...x.shape.slice(0, -1), outFeatures]);
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record(out, 'linear', inputs, (gy) => {
-    const gx = x.requiresGrad
+    const gx = needsGrad(x)
       ? new Tensor(
           product(gy.data, weight.data, {
             batch: 1,
@@ -146,7 +146,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
           x.shape,
         )
       : null;
-    const gw = weight.requiresGrad
+    const gw = needsGrad(weight)
       ? new Tensor(
           product(gy.data, x.data, {
             batch: 1,
@@ -161,7 +161,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
           weight.shape,
         )
       : null;
-    const gb = bias !== null && bias.requiresGrad ? sum(gy.reshape([rows, outFeatures]), 0) : null;
+    const gb = bias !== null && needsGrad(bias) ? sum(gy.reshape([rows, outFeatures]), 0) : null;
     return [gx, gw, gb];
   });
 }

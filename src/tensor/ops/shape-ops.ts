@@ -2,7 +2,7 @@
 // Everything but reshape copies into a new contiguous buffer through the backend's one
 // strided-copy kernel; reshape shares the buffer (tensors are never mutated by ops, so
 // sharing is safe).
-import { record } from '../autograd.js';
+import { needsGrad, record } from '../autograd.js';
 import { getBackend } from '../device.js';
 import { assertValidShape, formatShape, normalizeAxis, shapesEqual, sizeOf, stridesOf, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -106,7 +106,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     offset += t.shape[a];
   }
   return record(out, 'concat', tensors, (gy) =>
-    tensors.map((t, i) => (t.requiresGrad ? slice(gy, a, offsets[i], offsets[i] + t.shape[a]) : null)),
+    tensors.map((t, i) => (needsGrad(t) ? slice(gy, a, offsets[i], offsets[i] + t.shape[a]) : null)),
   );
 }
 
