@@ -83,3 +83,4 @@ export {
   type AutoencoderConfig,
   type AutoencoderTrainingConfig,
 } from './models/autoencoder/index.js';
+export * as losses from './models/losses/index.js';

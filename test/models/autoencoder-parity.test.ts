@@ -3,10 +3,13 @@
 // reference outputs) load with a strict loadStateDict and give the same outputs, within 1e-4
 // relative (max |ours - theirs| / max |theirs|).
 //
-// The reverse direction: with LDM_AUTOENCODER_OURS_DIR=DIR set, this file also writes our own
-// randomly initialised models' state dicts and outputs to DIR/ours_{kl,vq}.safetensors; then
-// `python3 scripts/make_autoencoder_fixture.py --check-ours DIR` loads them into PyTorch (strict).
+// The reverse direction: this file writes our own randomly initialised models' state dicts and
+// outputs to DIR/ours_{kl,vq}.safetensors (DIR = $LDM_AUTOENCODER_OURS_DIR, else a temporary
+// folder) and checks that their keys and shapes are the PyTorch model's; with the variable set,
+// `python3 scripts/make_autoencoder_fixture.py --check-ours DIR` then loads them into PyTorch (strict).
 import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -139,8 +142,8 @@ describe('autoencoder parity with PyTorch', () => {
     );
   });
 
-  const oursDir = process.env.LDM_AUTOENCODER_OURS_DIR;
-  test('writes our own state dicts for the PyTorch side to load', { skip: oursDir === undefined }, () => {
+  test('our state dicts carry the PyTorch model keys and shapes, for the PyTorch side to load', () => {
+    const oursDir = process.env.LDM_AUTOENCODER_OURS_DIR ?? mkdtempSync(path.join(tmpdir(), 'ldm-ae-ours-'));
     const generator = new Generator(7);
     const klModel = new AutoencoderKL({ ddconfig: KL_DDCONFIG, embed_dim: 4 }, generator).eval();
     const vqModel = new VQModel({ ddconfig: VQ_DDCONFIG, embed_dim: 3, n_embed: 16 }, generator).eval();
@@ -150,7 +153,7 @@ describe('autoencoder parity with PyTorch', () => {
       const klInput = tensor(kl.io.get('input'));
       const posterior = klModel.encode(klInput);
       writeSafetensors(
-        path.join(oursDir!, 'ours_kl.safetensors'),
+        path.join(oursDir, 'ours_kl.safetensors'),
         new Map([
           ...klModel.stateDict(),
           ['fixture.input', klInput],
@@ -163,7 +166,7 @@ describe('autoencoder parity with PyTorch', () => {
       const prequant = vqModel.encodePrequant(vqInput);
       const { quantized, loss, indices } = vqModel.quantize.forward(prequant);
       writeSafetensors(
-        path.join(oursDir!, 'ours_vq.safetensors'),
+        path.join(oursDir, 'ours_vq.safetensors'),
         new Map([
           ...vqModel.stateDict(),
           ['fixture.input', vqInput],
@@ -175,5 +178,16 @@ describe('autoencoder parity with PyTorch', () => {
         ]),
       );
     });
+    const keysAndShapes = (file: string, fixture: Map<string, TensorRecord>) => {
+      const ours = readSafetensors(path.join(oursDir, file));
+      for (const [key, record] of fixture) {
+        assert.deepEqual(ours.get(key)?.shape, record.shape, `${file}: ${key}`);
+      }
+      return [...ours.keys()].filter((key) => !key.startsWith('fixture.'));
+    };
+    // The KL fixture holds PyTorch's whole state dict; the VQ one only the tensors it does not share with it.
+    assert.deepEqual(keysAndShapes('ours_kl.safetensors', kl.weights).sort(), [...kl.weights.keys()].sort());
+    keysAndShapes('ours_vq.safetensors', vq.weights);
+    if (process.env.LDM_AUTOENCODER_OURS_DIR === undefined) rmSync(oursDir, { recursive: true, force: true });
   });
 });

@@ -79,7 +79,10 @@ export interface LossParams {
   disc_conditional: boolean;
   disc_loss: string;
   n_classes: number | null;
+  /** Ours: `ssim` (default, needs no download), `lpips` (needs perceptual_weights) or `none`. */
   perceptual_loss: string;
+  /** Ours: the LPIPS weights file (safetensors), for perceptual_loss lpips. */
+  perceptual_weights: string | null;
   pixel_loss: string;
 }
 
@@ -100,7 +103,8 @@ export const LOSS_PARAMS_DEFAULTS: LossParams = {
   disc_conditional: false,
   disc_loss: 'hinge',
   n_classes: null,
-  perceptual_loss: 'lpips',
+  perceptual_loss: 'ssim',
+  perceptual_weights: null,
   pixel_loss: 'l1',
 };
 
@@ -121,11 +125,12 @@ const LOSS_PARAMS_KINDS: FieldKinds<LossParams> = {
   disc_loss: 'string',
   n_classes: 'integer?',
   perceptual_loss: 'string',
+  perceptual_weights: 'string?',
   pixel_loss: 'string',
 };
 
 const KL_ONLY_LOSS_KEYS = ['kl_weight', 'logvar_init'];
-const VQ_ONLY_LOSS_KEYS = ['codebook_weight', 'disc_ndf', 'n_classes', 'perceptual_loss', 'pixel_loss'];
+const VQ_ONLY_LOSS_KEYS = ['codebook_weight', 'disc_ndf', 'n_classes'];
 
 /**
  * `lossconfig`: which loss (`LPIPSWithDiscriminator`, `VQLPIPSWithDiscriminator`, or
