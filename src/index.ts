@@ -84,3 +84,4 @@ export {
   type AutoencoderTrainingConfig,
 } from './models/autoencoder/index.js';
 export * as losses from './models/losses/index.js';
+export * as train from './train/index.js';
