@@ -5,7 +5,6 @@
 // same stage from torch modules.
 import { F, Generator, Tensor } from '../src/index.js';
 import type { LdmBlockSpec } from './cases.js';
-import { median } from './timing.js';
 
 interface Affine {
   weight: Tensor;
@@ -117,9 +116,8 @@ function flatten(v: Tensor | Affine): Tensor[] {
 }
 
 export interface LdmBlockResult {
-  /** Median forward+backward time of the timed iterations (ms). */
-  medianMs: number;
-  reps: number;
+  /** Forward+backward time of each timed iteration (ms). */
+  times: number[];
   /** Process RSS (bytes) after each iteration, warm-up ones first. */
   rssAfterIteration: number[];
   warmup: number;
@@ -147,5 +145,5 @@ export function runLdmBlock(spec: LdmBlockSpec): LdmBlockResult {
     if (i >= warmup) times.push(elapsed);
     rss.push(process.memoryUsage.rss());
   }
-  return { medianMs: median(times), reps: times.length, rssAfterIteration: rss, warmup };
+  return { times, rssAfterIteration: rss, warmup };
 }

@@ -3,9 +3,9 @@
 // API in onnxruntime-node, so backward cases have no ORT figure.
 import type { BenchCase, CaseSpec } from './cases.js';
 import { encodeOnnxModel, type OnnxGraph, type OnnxInitializer } from './onnx-model.js';
-import { timeAsync, type Timing, type TimingPolicy } from './timing.js';
+import { sampleAsync, type TimingPolicy } from './timing.js';
 
-type Ort = typeof import('onnxruntime-node');
+export type Ort = typeof import('onnxruntime-node');
 
 // GroupNormalization-21 takes per-channel scale and bias, as torch's GroupNorm does.
 const OPSET = 21;
@@ -133,46 +133,34 @@ function buildCase(spec: CaseSpec): OrtCase | null {
   }
 }
 
-export type OrtResult = Timing | { error: string } | null;
+/** A case loaded into an ORT session, ready to be timed in rounds. */
+export interface OrtCaseSession {
+  sample(policy: TimingPolicy): Promise<number[]>;
+  /** Frees the session and its thread pool, so that no idle ORT thread competes later. */
+  release(): Promise<void>;
+}
 
-/**
- * Times every forward case in ORT; null for cases it does not run. Each session is released
- * before the next is made, so no idle ORT thread pool competes with later measurements.
- */
-export async function runOrtPeer(
-  ort: Ort,
-  cases: readonly BenchCase[],
-  threads: number,
-  policy: TimingPolicy,
-): Promise<Map<string, OrtResult>> {
-  const results = new Map<string, OrtResult>();
-  for (const benchCase of cases) {
-    const built = buildCase(benchCase.spec);
-    if (built === null) {
-      results.set(benchCase.id, null);
-      continue;
-    }
-    try {
-      const session = await ort.InferenceSession.create(encodeOnnxModel(built.graph), {
-        executionProviders: ['cpu'],
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
-      const feeds = Object.fromEntries(
-        built.feeds.map((f, i) => {
-          const size = f.dims.reduce((a, b) => a * b, 1);
-          return [f.name, new ort.Tensor('float32', randomValues(size, 100 + i), [...f.dims])];
-        }),
-      );
-      results.set(benchCase.id, await timeAsync(() => session.run(feeds), policy));
-      await session.release();
-    } catch (e) {
-      results.set(benchCase.id, { error: (e as Error).message });
-    }
-  }
-  return results;
+/** Loads one case into an ORT session; null for cases ORT does not run. Throws what ORT throws. */
+export async function openOrtCase(ort: Ort, benchCase: BenchCase, threads: number): Promise<OrtCaseSession | null> {
+  const built = buildCase(benchCase.spec);
+  if (built === null) return null;
+  const session = await ort.InferenceSession.create(encodeOnnxModel(built.graph), {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  const feeds = Object.fromEntries(
+    built.feeds.map((f, i) => {
+      const size = f.dims.reduce((a, b) => a * b, 1);
+      return [f.name, new ort.Tensor('float32', randomValues(size, 100 + i), [...f.dims])];
+    }),
+  );
+  return {
+    sample: (policy) => sampleAsync(() => session.run(feeds), policy),
+    release: () => session.release(),
+  };
 }
 
 /** onnxruntime-node, or null when it is not installed (it is a devDependency). */

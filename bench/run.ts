@@ -4,18 +4,19 @@
 //
 //   node dist/bench/run.js [--threads N] [--only <id substring>] [--backend native|js] [--markdown]
 //
-// Columns run one after another (ours, then ORT, then torch), never at the same time, so that
-// they do not compete for cores. Results also go to dist/bench-results.json.
+// The columns never run at the same time: for each case they take turns in rounds (see
+// bench/timing.ts), so that they do not compete for cores and load from elsewhere on the
+// machine hits them alike. Results also go to dist/bench-results.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { getBackend, setNumThreads, useBackend } from '../src/index.js';
-import { selectCases, type BenchCase } from './cases.js';
+import { selectCases, type BenchCase, type CaseSpec, type LdmBlockSpec } from './cases.js';
 import { runLdmBlock } from './ldm-block.js';
-import { loadOrt, runOrtPeer } from './ort-peer.js';
+import { loadOrt, openOrtCase, type Ort, type OrtCaseSession } from './ort-peer.js';
 import { oursCase } from './ours.js';
 import {
   formatMarkdown,
@@ -28,8 +29,8 @@ import {
   type MemorySummary,
   type Row,
 } from './report.js';
-import { DEFAULT_POLICY, timeSync } from './timing.js';
-import { runTorchPeer } from './torch-peer.js';
+import { DEFAULT_POLICY, ROUNDS, roundPolicy, sampleSync, summarize } from './timing.js';
+import { TorchPeer } from './torch-peer.js';
 
 interface Options {
   threads: number;
@@ -56,30 +57,79 @@ function parseOptions(): Options {
   return { threads, only: values.only, backend: values.backend, markdown: values.markdown ?? false };
 }
 
-function errorCell(e: unknown): Cell {
-  return { error: e instanceof Error ? e.message : String(e) };
+/** One column's repetitions of a case, gathered over the rounds; the first error ends it. */
+class ColumnSamples {
+  private readonly times: number[] = [];
+  private error: string | null = null;
+
+  async add(sample: () => number[] | Promise<number[]>): Promise<void> {
+    if (this.error !== null) return;
+    try {
+      this.times.push(...(await sample()));
+    } catch (e) {
+      this.error = e instanceof Error ? e.message : String(e);
+    }
+  }
+
+  fail(e: unknown): void {
+    this.error ??= e instanceof Error ? e.message : String(e);
+  }
+
+  cell(): Cell {
+    if (this.error !== null) return { error: this.error };
+    return this.times.length === 0 ? null : summarize(this.times);
+  }
 }
 
-/** Our column, plus the RSS trace of the LDM block case. */
-function runOurs(cases: readonly BenchCase[]): { cells: Map<string, Cell>; memory: MemorySummary | null } {
-  const cells = new Map<string, Cell>();
-  let memory: MemorySummary | null = null;
-  for (const benchCase of cases) {
-    const spec = benchCase.spec;
-    try {
-      if (spec.kind === 'ldm_block') {
-        const result = runLdmBlock(spec);
-        cells.set(benchCase.id, { medianMs: result.medianMs, reps: result.reps });
-        memory = summarizeMemory(result);
-      } else {
-        cells.set(benchCase.id, timeSync(oursCase(spec), DEFAULT_POLICY));
-      }
-    } catch (e) {
-      cells.set(benchCase.id, errorCell(e));
-    }
-    process.stderr.write(`  ours: ${benchCase.id}\n`);
+/** Times an op case in rounds, every column taking its turn in each round. */
+async function timeOpCase(
+  benchCase: BenchCase,
+  spec: Exclude<CaseSpec, LdmBlockSpec>,
+  ort: Ort | null,
+  torch: TorchPeer | null,
+  threads: number,
+): Promise<Row> {
+  const ours = new ColumnSamples();
+  const ortSamples = new ColumnSamples();
+  const torchSamples = new ColumnSamples();
+  let oursRun: (() => void) | null = null;
+  let ortSession: OrtCaseSession | null = null;
+  try {
+    oursRun = oursCase(spec);
+  } catch (e) {
+    ours.fail(e);
   }
-  return { cells, memory };
+  try {
+    ortSession = ort === null ? null : await openOrtCase(ort, benchCase, threads);
+  } catch (e) {
+    ortSamples.fail(e);
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    const policy = roundPolicy(DEFAULT_POLICY, round);
+    if (oursRun !== null) await ours.add(() => sampleSync(oursRun, policy));
+    if (ortSession !== null) await ortSamples.add(() => ortSession.sample(policy));
+    if (torch !== null) await torchSamples.add(() => torch.sample(benchCase, policy));
+  }
+  await ortSession?.release();
+  return { benchCase, ours: ours.cell(), ort: ortSamples.cell(), torch: torchSamples.cell() };
+}
+
+/** The LDM block: ours in one go (its RSS trace needs consecutive iterations), then torch. */
+async function timeLdmBlock(
+  benchCase: BenchCase,
+  spec: LdmBlockSpec,
+  torch: TorchPeer | null,
+): Promise<{ row: Row; memory: MemorySummary | null }> {
+  const ours = new ColumnSamples();
+  let memory: MemorySummary | null = null;
+  await ours.add(() => {
+    const result = runLdmBlock(spec);
+    memory = summarizeMemory(result);
+    return result.times;
+  });
+  const torchSamples = new ColumnSamples();
+  if (torch !== null) await torchSamples.add(() => torch.sample(benchCase, DEFAULT_POLICY));
+  return { row: { benchCase, ours: ours.cell(), ort: null, torch: torchSamples.cell() }, memory };
 }
 
 async function main(): Promise<void> {
@@ -90,41 +140,46 @@ async function main(): Promise<void> {
   setNumThreads(options.threads);
   const started = new Date();
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const loadBefore = loadavg()[0];
   const notes: string[] = [];
 
-  process.stderr.write(`bench: ${cases.length} cases, ${options.threads} threads, ${backend} backend\n`);
-  const ours = runOurs(cases);
-
   const ort = await loadOrt();
-  let ortCells = new Map<string, Cell>();
   if (ort === null) notes.push('onnxruntime-node is not installed (npm install --include=dev): ORT column empty');
-  else {
-    process.stderr.write('  ORT ...\n');
-    ortCells = await runOrtPeer(ort, cases, options.threads, DEFAULT_POLICY);
+  const torch = await TorchPeer.start(options.threads);
+  const torchPeer = torch instanceof TorchPeer ? torch : null;
+  if (torchPeer === null && 'unavailable' in torch) notes.push(torch.unavailable);
+
+  process.stderr.write(`bench: ${cases.length} cases, ${options.threads} threads, ${backend} backend\n`);
+  const rows: Row[] = [];
+  let memory: MemorySummary | null = null;
+  for (const benchCase of cases) {
+    process.stderr.write(`  ${benchCase.id}\n`);
+    const spec = benchCase.spec;
+    if (spec.kind === 'ldm_block') {
+      const result = await timeLdmBlock(benchCase, spec, torchPeer);
+      rows.push(result.row);
+      memory ??= result.memory;
+    } else {
+      rows.push(await timeOpCase(benchCase, spec, ort, torchPeer, options.threads));
+    }
+  }
+  const torchColumn = torchPeer !== null;
+  if (torchPeer !== null) {
+    torchPeer.close();
+    notes.push(...torchPeer.notes);
   }
 
-  process.stderr.write('  torch ...\n');
-  const torch = runTorchPeer(cases, options.threads, DEFAULT_POLICY);
-  const torchColumn = !('unavailable' in torch);
-  if ('unavailable' in torch) notes.push(torch.unavailable);
-  else notes.push(...torch.notes);
-
-  const rows: Row[] = cases.map((benchCase) => ({
-    benchCase,
-    ours: ours.cells.get(benchCase.id) ?? null,
-    ort: ortCells.get(benchCase.id) ?? null,
-    torch: torchColumn ? (torch.results.get(benchCase.id) ?? null) : null,
-  }));
-
   const versions = [`node ${process.version}`, ort ? `onnxruntime-node ${ort.env.versions.node}` : null];
-  if (torchColumn) versions.push(`torch ${torch.version}`);
+  if (torchPeer !== null) versions.push(`torch ${torchPeer.version}`);
   console.log(`\n${started.toISOString()}  ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
   console.log(
     `threads ${options.threads} in every column; ours on the ${backend} backend; ${versions.filter(Boolean).join(', ')}`,
   );
-  console.log('times are medians (ms); ours/peer = peer time / our time, so > 1 means we are faster\n');
+  // Other processes on the machine skew everything; the load average says how busy it was.
+  const load = `1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end`;
+  console.log(`${load}; times are medians (ms); ours/peer = peer time / our time, so > 1 means we are faster\n`);
   console.log(formatTable(rows, torchColumn));
-  if (ours.memory !== null) console.log(`\n${formatMemory(ours.memory)}`);
+  if (memory !== null) console.log(`\n${formatMemory(memory)}`);
   for (const note of notes) console.log(`note: ${note}`);
   if (options.markdown) console.log(`\n${formatMarkdown(rows, torchColumn)}`);
   console.log(`\nbench took ${((Date.now() - started.getTime()) / 1e3).toFixed(0)} s`);
@@ -134,6 +189,7 @@ async function main(): Promise<void> {
   const record = {
     date: started.toISOString(),
     machine: { cpu, cores: cpus().length, totalMemGiB: totalmem() / 2 ** 30 },
+    loadAverage: { start: loadBefore, end: loadavg()[0] },
     threads: options.threads,
     backend,
     versions: versions.filter(Boolean),
@@ -149,7 +205,7 @@ async function main(): Promise<void> {
       speedVsOrt: speedRatio(r.ours, r.ort),
       speedVsTorch: speedRatio(r.ours, r.torch),
     })),
-    ldmBlockMemory: ours.memory,
+    ldmBlockMemory: memory,
   };
   writeFileSync(outPath, `${JSON.stringify(record, null, 2)}\n`);
   console.log(`\nresults written to ${outPath}`);

@@ -1,9 +1,10 @@
-"""PyTorch CPU column of `npm run bench`.
+"""PyTorch CPU column of `npm run bench` (started by bench/torch-peer.ts).
 
-Reads {"threads": N, "policy": {...}, "cases": [...]} (the cases of bench/cases.ts) as JSON
-on stdin, runs each with torch.set_num_threads(N) and the same timing rules as
-bench/timing.ts, and prints {"torch": version, "notes": [...], "results": {id: ...}} on
-stdout, where each result is {"medianMs", "reps"} or {"error"}.
+JSON lines on stdin and stdout. The first line in is {"threads": N}; the reply is
+{"torch": version, "threads": N, "notes": [...]}. Then each line in is {"case": one case of
+bench/cases.ts, "policy": one round's timing policy}, run with torch.set_num_threads(N) and
+the same rules as bench/timing.ts; each reply is {"times": [ms, ...]} or {"error": message}.
+The inputs of the latest case are kept, so its later rounds reuse them.
 """
 
 import json
@@ -24,13 +25,9 @@ def time_runs(run, policy):
     while len(times) < policy["maxReps"] and (len(times) < policy["minReps"] or spent < policy["budgetMs"]):
         start = time.perf_counter()
         run()
-        elapsed = (time.perf_counter() - start) * 1e3
-        times.append(elapsed)
-        spent += elapsed
-    times.sort()
-    mid = len(times) // 2
-    median = times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2
-    return {"medianMs": median, "reps": len(times)}
+        times.append((time.perf_counter() - start) * 1e3)
+        spent += times[-1]
+    return times
 
 
 def attention(q, k, v):
@@ -167,24 +164,39 @@ CASE_BUILDERS = {
 }
 
 
+class Runner:
+    """Builds each case once and times it for as many rounds as asked."""
+
+    def __init__(self):
+        self.case_id = None
+        self.run = None
+
+    def sample(self, case, policy):
+        spec = case["spec"]
+        grad = spec.get("backward", spec["kind"] == "ldm_block")
+        try:
+            with torch.set_grad_enabled(grad):
+                if case["id"] != self.case_id:
+                    self.case_id, self.run = None, None  # free the previous case's tensors first
+                    self.run = CASE_BUILDERS[spec["kind"]](spec)
+                    self.case_id = case["id"]
+                return {"times": time_runs(self.run, policy)}
+        except Exception as e:  # report and go on: one failing case must not hide the others
+            return {"error": f"{type(e).__name__}: {e}"}
+
+
 def main():
-    request = json.load(sys.stdin)
-    policy = request["policy"]
-    torch.set_num_threads(request["threads"])
+    setup = json.loads(sys.stdin.readline())
+    torch.set_num_threads(setup["threads"])
     torch.manual_seed(0)
     notes = []
     if not hasattr(F, "scaled_dot_product_attention"):
         notes.append(f"torch {torch.__version__} has no F.scaled_dot_product_attention: attention is matmul-softmax-matmul")
-    results = {}
-    for case in request["cases"]:
-        spec = case["spec"]
-        try:
-            run = CASE_BUILDERS[spec["kind"]](spec)
-            with torch.set_grad_enabled(spec.get("backward", spec["kind"] == "ldm_block")):
-                results[case["id"]] = time_runs(run, policy)
-        except Exception as e:  # report and go on: one failing case must not hide the others
-            results[case["id"]] = {"error": f"{type(e).__name__}: {e}"}
-    json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "notes": notes, "results": results}, sys.stdout)
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "notes": notes}), flush=True)
+    runner = Runner()
+    for line in iter(sys.stdin.readline, ""):
+        request = json.loads(line)
+        print(json.dumps(runner.sample(request["case"], request["policy"])), flush=True)
 
 
 if __name__ == "__main__":
