@@ -2,9 +2,6 @@
 (first stage)"), with the CompVis parameter names; and safetensors read/write by hand (no
 safetensors package here). Used by make_autoencoder_fixture.py.
 """
-import json
-import pathlib
-import struct
 
 import torch
 import torch.nn.functional as F
@@ -212,35 +209,3 @@ class VQModel(nn.Module):
 
 # ---- safetensors, by hand ----
 
-DTYPES = {torch.float16: "F16", torch.float32: "F32", torch.int64: "I64"}
-TORCH_DTYPES = {"F16": torch.float16, "F32": torch.float32, "I64": torch.int64}
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-
-
-def read_safetensors(path):
-    raw = pathlib.Path(path).read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    header.pop("__metadata__", None)
-    out = {}
-    for name, entry in header.items():
-        begin, end = entry["data_offsets"]
-        buf = bytearray(raw[8 + n + begin:8 + n + end])
-        out[name] = torch.frombuffer(buf, dtype=TORCH_DTYPES[entry["dtype"]]).reshape(entry["shape"]).clone()
-    return out

@@ -27,8 +27,8 @@ import sys
 import torch
 from torch import nn
 
-from autoencoder_reference import (AutoencoderKL, ResnetBlock, VQModel, kl_divergence, read_safetensors,
-                                   write_safetensors)
+from autoencoder_reference import AutoencoderKL, ResnetBlock, VQModel, kl_divergence
+from safetensors_file import read_safetensors, write_safetensors
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "test" / "fixtures"

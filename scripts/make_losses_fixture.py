@@ -22,9 +22,9 @@ the expected log of each phase.
 import json
 import math
 import pathlib
-import struct
 
 import torch
+from safetensors_file import write_safetensors
 import torch.nn.functional as F
 
 OUT_PATH = pathlib.Path(__file__).resolve().parent.parent / 'test' / 'fixtures' / 'losses_parity.safetensors'
@@ -302,19 +302,5 @@ tensors.update({'lpips.x': lx, 'lpips.y': ly, 'lpips.out': out.detach().float(),
 print('lpips', out.flatten().tolist())
 
 
-def write_safetensors(path, named, meta):
-    """safetensors by hand: u64 LE header length, JSON header (space-padded to 8 bytes), raw LE data."""
-    header, chunks, offset = {'__metadata__': meta}, [], 0
-    for name in sorted(named):
-        data = named[name].detach().contiguous().float().numpy().astype('<f4').tobytes()
-        header[name] = {'dtype': 'F32', 'shape': list(named[name].shape), 'data_offsets': [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(',', ':')).encode()
-    text += b' ' * (-len(text) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(struct.pack('<Q', len(text)) + text + b''.join(chunks))
-
-
-write_safetensors(OUT_PATH, tensors, metadata)
+write_safetensors(OUT_PATH, {name: t.float() for name, t in tensors.items()}, metadata)
 print(f'wrote {len(tensors)} tensors, {OUT_PATH.stat().st_size} bytes to {OUT_PATH}')
