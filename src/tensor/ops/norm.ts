@@ -12,6 +12,28 @@ function checkAffine(param: Tensor | null, channels: number, op: string, name: s
   }
 }
 
+/**
+ * Records a normalisation's gradient rule: allocates the input gradient and, for the affine
+ * parameters that are present, theirs, and lets `kernel` fill them from the output gradient.
+ */
+function recordNorm(
+  out: Tensor,
+  op: string,
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  kernel: (gy: Float32Array, gx: Float32Array, gw: Float32Array | null, gb: Float32Array | null) => void,
+): Tensor {
+  const affine = [weight, bias].filter((t): t is Tensor => t !== null);
+  return record(out, op, [x, ...affine], (gy) => {
+    const gx = Tensor.zeros(x.shape);
+    const gw = weight ? Tensor.zeros(weight.shape) : null;
+    const gb = bias ? Tensor.zeros(bias.shape) : null;
+    kernel(gy.data, gx.data, gw?.data ?? null, gb?.data ?? null);
+    return [gx, ...[gw, gb].filter((t): t is Tensor => t !== null)];
+  });
+}
+
 /** GroupNorm over x [N, C, ...] in `groups` groups, with optional per-channel affine. */
 export function groupNorm(
   x: Tensor,
@@ -44,27 +66,9 @@ export function groupNorm(
     groups,
     eps,
   );
-  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  return record(out, 'groupNorm', inputs, (gy) => {
-    const gx = new Tensor(new Float32Array(x.size), x.shape);
-    const gw = weight ? new Tensor(new Float32Array(c), weight.shape) : null;
-    const gb = bias ? new Tensor(new Float32Array(c), bias.shape) : null;
-    getBackend().groupNormGrad(
-      x.data,
-      gy.data,
-      weight?.data ?? null,
-      meanBuf,
-      rstd,
-      gx.data,
-      gw?.data ?? null,
-      gb?.data ?? null,
-      n,
-      c,
-      hw,
-      groups,
-    );
-    return [gx, ...(gw ? [gw] : []), ...(gb ? [gb] : [])];
-  });
+  return recordNorm(out, 'groupNorm', x, weight, bias, (gy, gx, gw, gb) =>
+    getBackend().groupNormGrad(x.data, gy, weight?.data ?? null, meanBuf, rstd, gx, gw, gb, n, c, hw, groups),
+  );
 }
 
 /** LayerNorm over the trailing axes whose shape is `normalizedShape`. */
@@ -93,25 +97,9 @@ export function layerNorm(
   const meanBuf = new Float32Array(rows);
   const rstd = new Float32Array(rows);
   getBackend().layerNorm(x.data, weight?.data ?? null, bias?.data ?? null, out.data, meanBuf, rstd, rows, cols, eps);
-  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  return record(out, 'layerNorm', inputs, (gy) => {
-    const gx = new Tensor(new Float32Array(x.size), x.shape);
-    const gw = weight ? new Tensor(new Float32Array(cols), weight.shape) : null;
-    const gb = bias ? new Tensor(new Float32Array(cols), bias.shape) : null;
-    getBackend().layerNormGrad(
-      x.data,
-      gy.data,
-      weight?.data ?? null,
-      meanBuf,
-      rstd,
-      gx.data,
-      gw?.data ?? null,
-      gb?.data ?? null,
-      rows,
-      cols,
-    );
-    return [gx, ...(gw ? [gw] : []), ...(gb ? [gb] : [])];
-  });
+  return recordNorm(out, 'layerNorm', x, weight, bias, (gy, gx, gw, gb) =>
+    getBackend().layerNormGrad(x.data, gy, weight?.data ?? null, meanBuf, rstd, gx, gw, gb, rows, cols),
+  );
 }
 
 export interface BatchNormState {
