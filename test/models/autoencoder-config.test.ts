@@ -230,6 +230,7 @@ const PRESET_PARAMETERS: Record<string, number> = {
   'cpu/kl-f4-32px-1ch': 729_821,
   'cpu/kl-f4-32px-3ch': 730_975,
   'cpu/kl-f4-64px-3ch': 730_975,
+  'cpu/kl-f8-32px-1ch': 1_027_781,
   'cpu/kl-f8-32px-3ch': 1_028_935,
   'cpu/kl-f8-64px-3ch': 1_028_935,
   'cpu/vq-f4-32px-1ch': 728_828,
