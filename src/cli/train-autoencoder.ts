@@ -15,6 +15,7 @@ import {
   type ParsedArgs,
 } from './args.js';
 import type { Command } from './command.js';
+import { runWithInterrupt } from './interrupt.js';
 
 const NAME = 'train-autoencoder';
 const DEFAULT_STEPS = 10000;
@@ -36,7 +37,7 @@ const spec: CommandSpec = {
     'Outputs under --out: checkpoints/step-NNNNNN/ (model.safetensors, ema.safetensors with --ema, ' +
       'optimizers.safetensors, trainer.json), last (names the newest complete checkpoint), log.jsonl, ' +
       'samples/step-NNNNNN.png (inputs above, reconstructions below). Held-out PSNR and SSIM are computed ' +
-      'at each checkpoint and at the end. Ctrl-C saves a checkpoint and exits (code 130); --resume ' +
+      'at each checkpoint and at the end. Ctrl-C (or SIGTERM) saves a checkpoint and exits (code 130); --resume ' +
       'continues exactly where the run stopped.',
   ],
   options: [
@@ -176,30 +177,19 @@ async function run(args: ParsedArgs): Promise<number> {
         `lr ${settings.learningRate}, into ${trainer.outDir}`,
     );
   }
-  const controller = new AbortController();
-  const onInterrupt = (): void => {
-    if (controller.signal.aborted) return;
-    progress.message('interrupt: saving a checkpoint after this step, then exiting');
-    controller.abort();
-  };
-  process.on('SIGINT', onInterrupt);
-  try {
-    const result = await trainer.run({ signal: controller.signal });
-    if (result.reason === 'interrupted') {
-      console.log(`resume with: ldm ${NAME} --resume ${trainer.outDir}`);
-      return 130;
-    }
-    const metrics = result.metrics;
-    const quality =
-      metrics === null
-        ? ''
-        : `; held-out PSNR ${metrics.psnr.toFixed(2)} dB` +
-          (metrics.ssim === null ? '' : `, SSIM ${metrics.ssim.toFixed(4)}`);
-    console.log(`done at step ${result.step}: ${result.checkpoint}${quality}`);
-    return 0;
-  } finally {
-    process.off('SIGINT', onInterrupt);
+  const result = await runWithInterrupt(progress, (signal) => trainer.run({ signal }));
+  if (result.reason === 'interrupted') {
+    console.log(`resume with: ldm ${NAME} --resume ${trainer.outDir}`);
+    return 130;
   }
+  const metrics = result.metrics;
+  const quality =
+    metrics === null
+      ? ''
+      : `; held-out PSNR ${metrics.psnr.toFixed(2)} dB` +
+        (metrics.ssim === null ? '' : `, SSIM ${metrics.ssim.toFixed(4)}`);
+  console.log(`done at step ${result.step}: ${result.checkpoint}${quality}`);
+  return 0;
 }
 
 /** The entries whose value is not undefined. */

@@ -21,12 +21,13 @@ import { loadAutoencoderStateDict } from '../models/autoencoder/checkpoint.js';
 import type { AutoencoderKL } from '../models/autoencoder/autoencoder-kl.js';
 import type { VQModel } from '../models/autoencoder/vq-model.js';
 import type { Module } from '../nn/module.js';
-import type { EMA, EMAStateDict } from '../optim/ema.js';
+import type { EMA } from '../optim/ema.js';
 import type { BaseHyperParams, Optimizer } from '../optim/optimizer.js';
 import { optimizerStateFromTensors, optimizerStateToTensors } from '../optim/state-io.js';
 import type { GeneratorState } from '../tensor/random.js';
 import type { ReconstructionMetrics } from './autoencoder-evaluation.js';
 import type { CheckpointFile } from './checkpoint.js';
+import { readEmaWeights, writeEmaWeights } from './ema-file.js';
 
 export const MODEL_FILE = 'model.safetensors';
 export const EMA_FILE = 'ema.safetensors';
@@ -35,7 +36,6 @@ export const TRAINER_STATE_FILE = 'trainer.json';
 
 /** The `format` of trainer.json. */
 export const AUTOENCODER_TRAINER_FORMAT = 'latent-diffusion.autoencoder-trainer/1';
-const EMA_FORMAT = 'latent-diffusion.ema-weights/1';
 const AE_PREFIX = 'optimizer_ae.';
 const DISC_PREFIX = 'optimizer_disc.';
 
@@ -118,7 +118,9 @@ export function autoencoderCheckpointFiles(
     },
   ];
   const { ema } = parts;
-  if (ema !== null) files.push({ name: EMA_FILE, write: (file) => writeEmaWeights(file, ema.stateDict(), state) });
+  if (ema !== null) files.push({ name: EMA_FILE, write: (file) =>
+        writeEmaWeights(file, ema.stateDict(), { config: JSON.stringify(state.config), step: String(state.step) }),
+    });
   files.push({ name: TRAINER_STATE_FILE, write: (file) => fs.writeFileSync(file, JSON.stringify(state, null, 2)) });
   return files;
 }
@@ -162,41 +164,4 @@ export function restoreAutoencoderCheckpoint(dir: string, parts: AutoencoderTrai
 
 function onlyPrefix(tensors: Map<string, TensorRecord>, prefix: string): Map<string, TensorRecord> {
   return new Map([...tensors].filter(([key]) => key.startsWith(prefix)));
-}
-
-function writeEmaWeights(file: string, ema: EMAStateDict, state: AutoencoderTrainerState): void {
-  if (ema.names === null) throw new Error('writeEmaWeights: the EMA must track named parameters');
-  const tensors = new Map<string, TensorRecord>();
-  ema.names.forEach((name, k) => tensors.set(name, { shape: ema.shapes[k], data: ema.shadow[k] }));
-  const { decay, useNumUpdates, numUpdates, names } = ema;
-  writeSafetensors(file, tensors, {
-    format: EMA_FORMAT,
-    // The names in the EMA's order (the file sorts its tensors by name).
-    ema: JSON.stringify({ decay, useNumUpdates, numUpdates, names }),
-    config: JSON.stringify(state.config),
-    step: String(state.step),
-  });
-}
-
-/** The EMA state of an ema.safetensors file. */
-export function readEmaWeights(file: string): EMAStateDict {
-  const reader = SafetensorsFile.open(file);
-  try {
-    if (reader.metadata.format !== EMA_FORMAT || reader.metadata.ema === undefined) {
-      throw new Error(`${file} is not an EMA weights file (format ${JSON.stringify(reader.metadata.format)})`);
-    }
-    const { decay, useNumUpdates, numUpdates, names } = JSON.parse(reader.metadata.ema) as EMAStateDict;
-    if (!Array.isArray(names)) throw new Error(`${file}: the EMA metadata lacks the parameter names`);
-    const records = names.map((name) => reader.read(name));
-    return {
-      decay,
-      useNumUpdates,
-      numUpdates,
-      names,
-      shapes: records.map((r) => [...r.shape]),
-      shadow: records.map((r) => r.data),
-    };
-  } finally {
-    reader.close();
-  }
 }

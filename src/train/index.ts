@@ -10,7 +10,6 @@ export {
   autoencoderCheckpointFiles,
   readAutoencoderTrainerState,
   restoreAutoencoderCheckpoint,
-  readEmaWeights,
   MODEL_FILE,
   EMA_FILE,
   OPTIMIZERS_FILE,
@@ -19,6 +18,7 @@ export {
   type AutoencoderTrainerState,
   type AutoencoderTrainingParts,
 } from './autoencoder-checkpoint.js';
+export { readEmaWeights, writeEmaWeights } from './ema-file.js';
 export {
   resolveAutoencoderConfig,
   autoencoderConfigToObject,
