@@ -6,10 +6,12 @@
 //   get() receives (LDM's random crop for training).
 // - Caption: `photo.txt` beside `photo.jpg`, if present; one line is the caption, several lines
 //   are candidates (the DataLoader picks one per use).
+// - Label: when every image sits in a first-level subfolder (`root/<class>/...`, torchvision's
+//   ImageFolder layout), the subfolder is its class; classNames are the subfolders in sorted order.
 // - Split: every 10th image (position % 10 === 9) is the test split, the rest train; 'all' is every image.
 // Decoded, resized images are kept in memory (8-bit) after first use unless cache is false.
 import * as fs from 'node:fs';
-import { extname, join } from 'node:path';
+import { extname, join, relative, sep } from 'node:path';
 import { bytesToUnit, decodeImage } from '../io/image.js';
 import { centerOffset, cropPlanes, resizePlanes, shorterSideSize } from '../io/resize.js';
 import type { RawImage } from '../io/png.js';
@@ -28,6 +30,7 @@ export interface FolderOptions extends DatasetOptions {
 interface FolderEntry {
   path: string;
   caption?: string | string[];
+  label?: number;
 }
 
 /** Image files under `dir`, recursively, skipping names that start with '.'. */
@@ -59,6 +62,7 @@ function readCaption(imagePath: string): string | string[] | undefined {
 
 class ImageFolderDataset implements Dataset {
   readonly length: number;
+  classNames?: readonly string[];
   private readonly resized: (RawImage | undefined)[];
 
   constructor(
@@ -103,6 +107,8 @@ class ImageFolderDataset implements Dataset {
     const sample: Sample = { image: bytesToUnit(window) };
     const { caption } = this.entries[index];
     if (caption !== undefined) sample.caption = Array.isArray(caption) ? [...caption] : caption;
+    const { label } = this.entries[index];
+    if (label !== undefined) sample.label = label;
     return sample;
   }
 }
@@ -127,7 +133,25 @@ export function imageFolder(root: string, options: FolderOptions = {}): Dataset 
         `in path order); use split 'all' or 'train'`,
     );
   }
-  const entries = chosen.map((path) => ({ path, caption: readCaption(path) }));
+  const classNames = classFolders(root, paths);
+  const entries = chosen.map((path) => {
+    const entry: FolderEntry = { path, caption: readCaption(path) };
+    if (classNames !== null) entry.label = classNames.indexOf(relative(root, path).split(sep)[0]);
+    return entry;
+  });
   const name = `${source}/${split}`;
-  return new ImageFolderDataset(name, entries, size, channels ?? 3, crop === 'random', cache);
+  const dataset = new ImageFolderDataset(name, entries, size, channels ?? 3, crop === 'random', cache);
+  if (classNames !== null) dataset.classNames = classNames;
+  return dataset;
+}
+
+/** The class subfolders when every image lies inside one (sorted), else null. */
+function classFolders(root: string, paths: readonly string[]): string[] | null {
+  const names = new Set<string>();
+  for (const path of paths) {
+    const parts = relative(root, path).split(sep);
+    if (parts.length < 2) return null;
+    names.add(parts[0]);
+  }
+  return [...names].sort();
 }

@@ -83,10 +83,12 @@ export type FieldKind =
   | 'string?'
   | 'integer?'
   | 'number[]'
+  | 'number[]?'
   | 'integer[]'
   | 'string[]'
   | 'object'
-  | 'object?';
+  | 'object?'
+  | 'object|string?';
 
 /** One FieldKind per key of T: a missing or extra entry is a compile error. */
 export type FieldKinds<T> = { readonly [K in keyof T]-?: FieldKind };
@@ -109,6 +111,10 @@ function checkKind(value: unknown, kind: FieldKind, place: ConfigPlace): void {
         return value === null || isInt(value);
       case 'number[]':
         return Array.isArray(value) && value.every((v) => typeof v === 'number' && Number.isFinite(v));
+      case 'number[]?':
+        return (
+          value === null || (Array.isArray(value) && value.every((v) => typeof v === 'number' && Number.isFinite(v)))
+        );
       case 'integer[]':
         return Array.isArray(value) && value.every(isInt);
       case 'string[]':
@@ -117,9 +123,15 @@ function checkKind(value: unknown, kind: FieldKind, place: ConfigPlace): void {
         return value !== null && typeof value === 'object' && !Array.isArray(value);
       case 'object?':
         return value === null || (typeof value === 'object' && !Array.isArray(value));
+      case 'object|string?':
+        return value === null || typeof value === 'string' || (typeof value === 'object' && !Array.isArray(value));
     }
   })();
-  if (!ok) throw new ConfigError(place, `expected ${kind.replace('?', ' or null')}, got ${describe(value)}`);
+  if (!ok)
+    throw new ConfigError(
+      place,
+      `expected ${kind.replace('?', ' or null').replace('|', ' or ')}, got ${describe(value)}`,
+    );
 }
 
 /**

@@ -82,6 +82,20 @@ describe('folder dataset', () => {
     assert.ok(Math.abs((image[0] + 1) * 127.5 - mean) <= 0.51);
   });
 
+  test('class labels from first-level subfolders (ImageFolder layout), none when an image lies at the top', () => {
+    write('classes/dog/1.png', encodePng(gradient(8, 8)));
+    write('classes/dog/deep/2.png', encodePng(gradient(8, 8)));
+    write('classes/cat/3.png', encodePng(gradient(8, 8)));
+    const labelled = imageFolder(join(root, 'classes'), { size: 8, split: 'all' });
+    assert.deepEqual(labelled.classNames, ['cat', 'dog']);
+    assert.deepEqual(
+      Array.from({ length: labelled.length }, (_, i) => labelled.get(i).label),
+      [0, 1, 1],
+    );
+    assert.equal(dataset.classNames, undefined);
+    assert.equal(dataset.get(0).label, undefined);
+  });
+
   test('splits: every 10th image is test', () => {
     const many = join(root, 'many');
     for (let i = 0; i < 12; i++) write(`many/${String(i).padStart(2, '0')}.png`, encodePng(gradient(4, 4)));
