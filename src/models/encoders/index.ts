@@ -1,0 +1,4 @@
+// Conditioning stages (CompVis `cond_stage_model`): class labels and image-shaped conditions.
+export { ClassEmbedder, CLASS_EMBEDDER_DEFAULTS, type ClassEmbedderParams } from './class-embedder.js';
+export { SpatialRescaler, SPATIAL_RESCALER_DEFAULTS, type SpatialRescalerParams } from './spatial-rescaler.js';
+export { interpolate, resamplingMatrix, INTERPOLATION_MODES, type InterpolationMode } from './interpolate.js';
