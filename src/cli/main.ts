@@ -8,9 +8,21 @@ import { didYouMean } from '../io/config.js';
 import { formatHelp, isHelpRequest, parseArgs } from './args.js';
 import { decodeCommand, encodeCommand, reconstructCommand } from './autoencoder-tools.js';
 import type { Command } from './command.js';
+import { evalCommand } from './eval.js';
+import { generateCommand, sampleCommand } from './sample.js';
+import { trainCommand } from './train.js';
 import { trainAutoencoderCommand } from './train-autoencoder.js';
 
-const COMMANDS: readonly Command[] = [trainAutoencoderCommand, reconstructCommand, encodeCommand, decodeCommand];
+const COMMANDS: readonly Command[] = [
+  trainAutoencoderCommand,
+  reconstructCommand,
+  encodeCommand,
+  decodeCommand,
+  trainCommand,
+  sampleCommand,
+  generateCommand,
+  evalCommand,
+];
 
 function globalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.spec.name.length)) + 4;

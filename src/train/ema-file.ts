@@ -22,10 +22,10 @@ export function writeEmaWeights(
   ema.names.forEach((name, k) => tensors.set(name, { shape: ema.shapes[k], data: ema.shadow[k] }));
   const { decay, useNumUpdates, numUpdates, names } = ema;
   writeSafetensors(file, tensors, {
+    ...metadata,
     format: EMA_FORMAT,
     // The names in the EMA's order (the file sorts its tensors by name).
     ema: JSON.stringify({ decay, useNumUpdates, numUpdates, names }),
-    ...metadata,
   });
 }
 

@@ -1,0 +1,122 @@
+// The download-free quality check of `ldm eval`: a small classifier trained on the labelled data
+// (src/eval/) judges class-conditional samples. For each sampler setting it reports the share of
+// samples classified as the class asked for, and the Frechet distance between the samples and
+// real training images in the classifier's feature space (an FID with our own feature network).
+// Held-out real images, as many as the samples, give the reference row: the distance that
+// sampling noise alone leaves.
+import type { Dataset } from '../data/dataset.js';
+import type { SamplerName } from '../diffusion/index.js';
+import { classifierAccuracy, frechetDistance, imageFeatures, type ImageClassifier } from '../eval/index.js';
+import type { LatentDiffusion } from '../models/ldm/latent-diffusion.js';
+import { datasetImages } from '../train/training-data.js';
+import { concat } from '../tensor/ops/shape-ops.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { classGridLabels, generate } from './generate.js';
+
+export interface SamplerSetting {
+  sampler: SamplerName;
+  steps: number;
+}
+
+export interface EvaluationOptions {
+  /** Samples per class (default 50). */
+  perClass?: number;
+  guidance?: number;
+  eta?: number;
+  seed?: number;
+  batchSize?: number;
+  /** Real training images the distances are measured against (default 2000). */
+  referenceCount?: number;
+  /** Called when a row starts and ends. */
+  onRow?: (event: { name: string; phase: 'start' | 'end'; row?: EvaluationRow }) => void;
+  /** Called on every sampler step. */
+  onStep?: (done: number, total: number) => void;
+}
+
+export interface EvaluationRow {
+  /** e.g. "ddim 50" or "held-out real images". */
+  name: string;
+  images: number;
+  /** Share classified as the class asked for (real images: as their label). */
+  accuracy: number;
+  frechet: number;
+  seconds: number;
+}
+
+/** Parses "ddim:50,plms:50,ddpm:1000" into sampler settings. */
+export function parseSamplerSettings(text: string, known: readonly string[]): SamplerSetting[] {
+  return text.split(',').map((item) => {
+    const [sampler, stepsText] = item.trim().split(':');
+    if (!known.includes(sampler)) throw new Error(`unknown sampler "${sampler}" in "${text}" (${known.join(', ')})`);
+    const steps = Number(stepsText);
+    if (!Number.isInteger(steps) || steps < 1) throw new Error(`"${item}": give steps as sampler:steps, e.g. ddim:50`);
+    return { sampler: sampler as SamplerName, steps };
+  });
+}
+
+/** The table of `ldm eval`: the reference row of held-out images, then one row per sampler setting. */
+export function evaluateClassConditional(
+  ldm: LatentDiffusion,
+  classifier: ImageClassifier,
+  data: { train: Dataset; test: Dataset },
+  settings: readonly SamplerSetting[],
+  options: EvaluationOptions = {},
+): EvaluationRow[] {
+  const classes = ldm.numClasses;
+  if (classes === null) throw new Error('evaluateClassConditional: the model is not class-conditional');
+  const { perClass = 50, guidance = 1, eta = 0, seed = 0, batchSize = 50, referenceCount = 2000 } = options;
+  const count = classes * perClass;
+  const reference = imageFeatures(classifier, firstImages(data.train, referenceCount));
+  const rows: EvaluationRow[] = [];
+  const measure = (name: string, images: () => { images: Tensor; labels: number[] }): void => {
+    options.onRow?.({ name, phase: 'start' });
+    const started = performance.now();
+    const made = images();
+    const row: EvaluationRow = {
+      name,
+      images: made.images.shape[0],
+      accuracy: classifierAccuracy(classifier, made.images, made.labels),
+      frechet: frechetDistance(imageFeatures(classifier, made.images), reference),
+      seconds: (performance.now() - started) / 1000,
+    };
+    rows.push(row);
+    options.onRow?.({ name, phase: 'end', row });
+  };
+  measure('held-out real images', () => {
+    if (data.test.length < count) throw new Error(`the held-out split has ${data.test.length} images; ${count} needed`);
+    return { images: firstImages(data.test, count), labels: firstLabels(data.test, count) };
+  });
+  for (const { sampler, steps } of settings) {
+    const labels = classGridLabels(classes, perClass);
+    const total = Math.ceil(count / batchSize) * (sampler === 'ddpm' ? ldm.schedule.numTimesteps : steps);
+    let done = 0;
+    measure(`${sampler} ${sampler === 'ddpm' ? ldm.schedule.numTimesteps : steps}`, () => ({
+      images: generate(ldm, {
+        n: count,
+        labels,
+        sampler,
+        steps,
+        eta,
+        guidance,
+        seed,
+        batchSize,
+        onStep: () => options.onStep?.(++done, total),
+      }),
+      labels,
+    }));
+  }
+  return rows;
+}
+
+function firstImages(dataset: Dataset, count: number): Tensor {
+  const batches = [...datasetImages(dataset, count, 256)];
+  return batches.length === 1 ? batches[0] : concat(batches, 0);
+}
+
+function firstLabels(dataset: Dataset, count: number): number[] {
+  return Array.from({ length: Math.min(count, dataset.length) }, (_, i) => {
+    const label = dataset.get(i).label;
+    if (label === undefined) throw new Error(`${dataset.name} has no labels`);
+    return label;
+  });
+}

@@ -1,0 +1,311 @@
+// Training the latent diffusion U-Net (Rombach et al. 2022, Sec. 3.3; the CompVis
+// LatentDiffusion.training_step): latents of a frozen first stage (cached once, see
+// data/latent-cache.ts) scaled by scale_factor, t ~ U{0..T-1}, x_t = q(x_t | x_0), the U-Net's
+// output regressed onto the target of the parameterization with the simple L2 (or L1) loss.
+// Class labels are replaced by the null class with probability ucg_rate, so that one model
+// serves both branches of classifier-free guidance. AdamW (torch defaults, weight decay 0.01)
+// over the U-Net and a trainable conditioning encoder; an EMA of the U-Net (LitEma) for sampling.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DataLoader } from '../data/loader.js';
+import { LatentDataset, loadLatentCache } from '../data/latent-cache.js';
+import { qSample, trainingTarget } from '../diffusion/index.js';
+import { saveImage } from '../io/image.js';
+import type { LatentDiffusion } from '../models/ldm/latent-diffusion.js';
+import { AdamW } from '../optim/adam.js';
+import { EMA } from '../optim/ema.js';
+import { lambdaLinearSchedule, type LRSchedule } from '../optim/lr-schedule.js';
+import { classGridLabels, generate } from '../pipelines/generate.js';
+import { Generator } from '../tensor/random.js';
+import { Tensor } from '../tensor/tensor.js';
+import { checkpointName, writeCheckpoint } from './checkpoint.js';
+import { LDM_TRAINER_FORMAT, ldmCheckpointFiles, type LdmRunSettings, type LdmTrainerState } from './ldm-checkpoint.js';
+import { ldmConfigToObject } from './ldm-config.js';
+import type { LdmTrainingConfig } from '../models/ldm/config.js';
+import { silentProgress, type ProgressSink } from './progress.js';
+import { RunLog } from './run-log.js';
+
+/** Images per class in a class-conditional preview grid; images in an unconditional one. */
+const PREVIEW_PER_CLASS = 8;
+const PREVIEW_UNCONDITIONAL = 64;
+
+export interface LdmStepResult {
+  step: number;
+  loss: number;
+  samples: number;
+  seconds: number;
+}
+
+export interface LdmTrainResult {
+  step: number;
+  reason: 'finished' | 'interrupted';
+  checkpoint: string | null;
+}
+
+export class LdmTrainer {
+  readonly optimizer: AdamW;
+  readonly ema: EMA | null;
+  readonly log: RunLog;
+  step = 0;
+  private readonly loader: DataLoader;
+  private readonly generators: { diffusion: Generator; preview: Generator };
+  private readonly lrSchedule: LRSchedule | null;
+  private epoch = 0;
+  private batch = 0;
+  private session = { seconds: 0, samples: 0, steps: 0 };
+
+  constructor(
+    readonly ldm: LatentDiffusion,
+    readonly config: LdmTrainingConfig,
+    readonly settings: LdmRunSettings,
+    readonly outDir: string,
+    readonly progress: ProgressSink = silentProgress,
+  ) {
+    const cache = loadLatentCache(settings.latents);
+    const [c, h, w] = ldm.latentShape;
+    if (cache.shape[0] !== c || cache.shape[1] !== h || cache.shape[2] !== w) {
+      throw new Error(
+        `LdmTrainer: the latent cache holds ${cache.shape.join(' x ')} latents; the model takes ${c} x ${h} x ${w}`,
+      );
+    }
+    if (ldm.numClasses !== null && cache.labels === null) {
+      throw new Error(`LdmTrainer: the model is class-conditional, but ${cache.source.data} has no labels`);
+    }
+    const dataset = new LatentDataset(cache);
+    const { batchSize, seed } = settings;
+    this.loader = new DataLoader(dataset, { batchSize, shuffle: true, dropLast: dataset.length >= batchSize, seed });
+    this.generators = { diffusion: new Generator(seed + 1), preview: new Generator(seed + 2) };
+    const trainable = ldm.namedParameters().filter(([, p]) => p.requiresGrad);
+    this.optimizer = new AdamW(trainable, { lr: settings.learningRate, weightDecay: settings.weightDecay });
+    const unet = ldm.namedParameters().filter(([name]) => name.startsWith('model.'));
+    this.ema = settings.emaDecay === null ? null : new EMA(unet, { decay: settings.emaDecay });
+    this.lrSchedule = lrScheduleOf(config);
+    this.log = new RunLog(path.join(outDir, 'log.jsonl'));
+  }
+
+  /** Restores the position of a checkpoint's trainer.json (weights are restored by the caller). */
+  restorePosition(state: LdmTrainerState): void {
+    this.step = state.step;
+    this.epoch = state.epoch;
+    this.batch = state.batch;
+    for (const [name, generator] of Object.entries(this.generators)) {
+      const saved = state.generators[name];
+      if (saved === undefined) throw new Error(`trainer state lacks the ${name} generator`);
+      generator.setState(saved);
+    }
+  }
+
+  async run({ signal }: { signal?: AbortSignal } = {}): Promise<LdmTrainResult> {
+    const { steps, logEvery, sampleEvery, checkpointEvery } = this.settings;
+    this.log.write({
+      event: 'start',
+      step: this.step,
+      config: this.config.source,
+      parameters: this.ldm.model.numParameters(),
+      trainable_parameters: this.ldm.numParameters({ onlyTrainable: true }),
+      scale_factor: this.ldm.scaleFactor,
+      settings: this.settings,
+    });
+    let checkpoint: string | null = null;
+    try {
+      while (this.step < steps) {
+        if (signal?.aborted === true) {
+          checkpoint = this.saveCheckpoint();
+          this.progress.message(`interrupted at step ${this.step}; checkpoint saved to ${checkpoint}`);
+          this.log.write({ event: 'end', step: this.step, reason: 'interrupted' });
+          return { step: this.step, reason: 'interrupted', checkpoint };
+        }
+        const result = this.trainStep();
+        this.report(result);
+        if (this.step % logEvery === 0 || this.step === steps) {
+          this.log.write({
+            event: 'train',
+            step: this.step,
+            epoch: this.epoch,
+            lr: this.currentLr(),
+            'train/loss_simple': result.loss,
+          });
+        }
+        if (sampleEvery > 0 && this.step % sampleEvery === 0) this.savePreview();
+        if (checkpointEvery > 0 && this.step % checkpointEvery === 0 && this.step < steps) {
+          checkpoint = this.saveCheckpoint();
+        }
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (sampleEvery === 0 || this.step % sampleEvery !== 0) this.savePreview();
+      checkpoint = this.saveCheckpoint();
+      this.log.write({ event: 'end', step: this.step, reason: 'finished' });
+      return { step: this.step, reason: 'finished', checkpoint };
+    } finally {
+      this.progress.close();
+    }
+  }
+
+  /** One optimizer step on one batch of latents. */
+  trainStep(): LdmStepResult {
+    const started = performance.now();
+    const { ldm } = this;
+    const { latents, labels } = this.nextBatch();
+    const n = latents.shape[0];
+    const g = this.generators.diffusion;
+    const t = Array.from({ length: n }, () => g.integer(ldm.schedule.numTimesteps));
+    const noise = Tensor.randn(latents.shape, g);
+    const x0 = latents.mul(ldm.scaleFactor);
+    const xt = qSample(ldm.schedule, x0, t, noise);
+    const target = trainingTarget(ldm.schedule, ldm.parameterization, x0, noise, t);
+    const cond = labels === null ? {} : ldm.conditioning({ labels: this.dropLabels(labels) });
+    const output = ldm.applyModel(xt, Tensor.from(t, [n]), cond);
+    const diff = output.sub(target);
+    const loss = (ldm.config.params.loss_type === 'l1' ? diff.abs() : diff.mul(diff)).mean();
+    this.optimizer.zeroGrad();
+    loss.backward();
+    const lr = this.currentLr();
+    for (const group of this.optimizer.paramGroups) group.lr = lr;
+    this.optimizer.step();
+    this.ema?.update();
+    this.step += 1;
+    const seconds = (performance.now() - started) / 1000;
+    this.session.seconds += seconds;
+    this.session.samples += n;
+    this.session.steps += 1;
+    return { step: this.step, loss: loss.item(), samples: n, seconds };
+  }
+
+  /** `<out>/samples/step-NNNNNN.png`: one row per class (or an 8 x 8 grid), sampled with the EMA weights. */
+  savePreview(): string {
+    const dir = path.join(this.outDir, 'samples');
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `${checkpointName(this.step)}.png`);
+    const { sampler, steps, guidance } = this.settings.preview;
+    const classes = this.ldm.numClasses;
+    const seed = this.generators.preview.integer(2 ** 31);
+    const images = this.withInferenceWeights(() =>
+      classes === null
+        ? generate(this.ldm, { n: PREVIEW_UNCONDITIONAL, sampler: sampler as 'ddim', steps, seed })
+        : generate(this.ldm, {
+            n: classes * PREVIEW_PER_CLASS,
+            labels: classGridLabels(classes, PREVIEW_PER_CLASS),
+            sampler: sampler as 'ddim',
+            steps,
+            guidance,
+            seed,
+          }),
+    );
+    saveImage(images, file, {
+      nrow: classes === null ? 8 : PREVIEW_PER_CLASS,
+      text: {
+        Software: 'latent-diffusion',
+        step: String(this.step),
+        sampler,
+        steps: String(steps),
+        guidance: String(guidance),
+        seed: String(seed),
+      },
+    });
+    this.log.write({ event: 'samples', step: this.step, path: file });
+    return file;
+  }
+
+  saveCheckpoint(): string {
+    const state: LdmTrainerState = {
+      format: LDM_TRAINER_FORMAT,
+      step: this.step,
+      epoch: this.epoch,
+      batch: this.batch,
+      generators: Object.fromEntries(Object.entries(this.generators).map(([name, g]) => [name, g.getState()])),
+      settings: this.settings,
+      config: ldmConfigToObject(this.config, this.ldm),
+      scaleFactor: this.ldm.scaleFactor,
+    };
+    const keep = this.settings.keepCheckpoints ?? undefined;
+    const parts = { ldm: this.ldm, optimizer: this.optimizer, ema: this.ema };
+    const dir = writeCheckpoint(this.outDir, this.step, ldmCheckpointFiles(parts, state), { keep });
+    this.log.write({ event: 'checkpoint', step: this.step, path: dir });
+    this.progress.message(`checkpoint at step ${this.step}: ${dir}`);
+    return dir;
+  }
+
+  /** Runs fn with the EMA weights in the U-Net, then puts the trained ones back. */
+  withInferenceWeights<T>(fn: () => T): T {
+    const { ema, ldm } = this;
+    ldm.eval();
+    try {
+      if (ema === null) return fn();
+      ema.store();
+      ema.copyTo();
+      try {
+        return fn();
+      } finally {
+        ema.restore();
+      }
+    } finally {
+      ldm.train();
+    }
+  }
+
+  /** Std of the first training batch's latents, for scale_by_std (the original measures it there too). */
+  firstBatchLatentStd(): number {
+    const { data } = this.loader.batch(0, 0).images;
+    let sum = 0;
+    let sumSquares = 0;
+    for (const v of data) {
+      sum += v;
+      sumSquares += v * v;
+    }
+    const mean = sum / data.length;
+    // Unbiased, as torch.std.
+    return Math.sqrt((sumSquares - data.length * mean * mean) / (data.length - 1));
+  }
+
+  private currentLr(): number {
+    const factor = this.lrSchedule === null ? 1 : this.lrSchedule(this.step);
+    return this.settings.learningRate * factor;
+  }
+
+  private dropLabels(labels: number[]): number[] {
+    const nullClass = this.ldm.nullClass;
+    const p = this.settings.conditionDropout;
+    if (nullClass === null || p === 0) return labels;
+    const g = this.generators.diffusion;
+    return labels.map((label) => (g.uniform() < p ? nullClass : label));
+  }
+
+  private nextBatch(): { latents: Tensor; labels: number[] | null } {
+    const { images, labels } = this.loader.batch(this.epoch, this.batch);
+    this.batch += 1;
+    if (this.batch >= this.loader.length) {
+      this.epoch += 1;
+      this.batch = 0;
+    }
+    return { latents: images, labels: labels ?? null };
+  }
+
+  private report(result: LdmStepResult): void {
+    const { seconds, samples, steps } = this.session;
+    this.progress.step({
+      step: this.step,
+      totalSteps: this.settings.steps,
+      values: { loss: result.loss },
+      imagesPerSecond: samples / seconds,
+      etaSeconds: ((this.settings.steps - this.step) * seconds) / steps,
+    });
+  }
+}
+
+/** The config's scheduler_config (LambdaLinearScheduler), as a factor on the learning rate. */
+function lrScheduleOf(config: LdmTrainingConfig): LRSchedule | null {
+  const node = config.model.params.scheduler_config;
+  if (node === null) return null;
+  const target = String(node.target ?? '');
+  if (!target.endsWith('LambdaLinearScheduler')) {
+    throw new Error(`${config.source}: scheduler_config target "${target}" is not supported (LambdaLinearScheduler)`);
+  }
+  const p = (node.params ?? {}) as Record<string, number[]>;
+  return lambdaLinearSchedule({
+    warmUpSteps: p.warm_up_steps,
+    fStart: p.f_start,
+    fMax: p.f_max,
+    fMin: p.f_min,
+    cycleLengths: p.cycle_lengths,
+  });
+}

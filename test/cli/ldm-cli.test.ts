@@ -1,0 +1,186 @@
+// `ldm train`, `ldm sample`, `ldm generate` and `ldm eval` as a user runs them: child processes,
+// real PNG files in, checkpoints and PNGs with their settings in text chunks out.
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { decodeImage } from '../../src/io/image.js';
+import { readPngText } from '../../src/io/png.js';
+import { makeTinyAutoencoder, writeClassFolder, writeTinyLdmConfig } from '../train/ldm-tiny-setup.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ldm-cli2-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function ldm(args: string[]): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function png(file: string): { shape: number[]; text: Record<string, string> } {
+  const bytes = fs.readFileSync(file);
+  const image = decodeImage(bytes);
+  return { shape: [image.channels, image.height, image.width], text: readPngText(bytes) };
+}
+
+const data = `folder:${writeClassFolder(path.join(dir, 'shapes'))}`;
+const config = writeTinyLdmConfig(dir, 'tiny-ldm.yaml');
+const run = path.join(dir, 'ldm-run');
+let autoencoder = '';
+
+before(async () => {
+  autoencoder = await makeTinyAutoencoder(dir);
+});
+
+describe('ldm train / sample / generate / eval', () => {
+  test('train runs end to end on a folder of class subfolders and resumes', async () => {
+    const args = ['--config', config, '--autoencoder', autoencoder, '--data', data, '--out', run];
+    const trained = await ldm([
+      'train',
+      ...args,
+      '--steps',
+      '3',
+      '--threads',
+      '1',
+      '--sample-steps',
+      '2',
+      '--log-every',
+      '1',
+    ]);
+    assert.equal(trained.code, 0, trained.stderr);
+    assert.match(trained.stdout, /training the U-Net \([\d,]+ parameters\) on latents 2 x 8 x 8/);
+    assert.match(trained.stdout, /done at step 3/);
+    for (const file of ['model.safetensors', 'ema.safetensors', 'optimizer.safetensors', 'trainer.json']) {
+      assert.ok(fs.existsSync(path.join(run, 'checkpoints', 'step-000003', file)), file);
+    }
+    // One row of 8 per class.
+    assert.deepEqual(png(path.join(run, 'samples', 'step-000003.png')).shape, [3, 2 * 18 + 2, 8 * 18 + 2]);
+    const resumed = await ldm(['train', '--resume', run, '--steps', '4', '--threads', '1']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /resuming .* at step 3 of 4/);
+    const refused = await ldm(['train', '--resume', run, '--lr', '1']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /--lr cannot be combined with --resume/);
+  });
+
+  test('sample writes a grid with its settings in the PNG text chunks, or one file per image', async () => {
+    const grid = await ldm([
+      'sample',
+      '--model',
+      run,
+      '--n',
+      '4',
+      '--class',
+      '1',
+      '--steps',
+      '3',
+      '--seed',
+      '9',
+      '-o',
+      'grid.png',
+    ]);
+    assert.equal(grid.code, 0, grid.stderr);
+    const { shape, text } = png(path.join(dir, 'grid.png'));
+    assert.deepEqual(shape, [3, 18 + 2, 4 * 18 + 2]);
+    assert.equal(text.sampler, 'ddim');
+    assert.equal(text.steps, '3');
+    assert.equal(text.seed, '9');
+    assert.equal(text.class, '1');
+    assert.equal(text.guidance, '3');
+    assert.match(text.model, /ema\.safetensors$/);
+    const again = await ldm([
+      'sample',
+      '--model',
+      run,
+      '--n',
+      '4',
+      '--class',
+      '1',
+      '--steps',
+      '3',
+      '--seed',
+      '9',
+      '-o',
+      'grid2.png',
+    ]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(
+      decodeImage(fs.readFileSync(path.join(dir, 'grid2.png'))).data,
+      decodeImage(fs.readFileSync(path.join(dir, 'grid.png'))).data,
+    );
+    const separate = await ldm([
+      'sample',
+      '--model',
+      run,
+      '--n',
+      '2',
+      '--sampler',
+      'dpm++2m',
+      '--steps',
+      '3',
+      '--separate',
+      '-o',
+      'one.png',
+    ]);
+    assert.equal(separate.code, 0, separate.stderr);
+    assert.equal(png(path.join(dir, 'one-0001.png')).text.class, '1');
+    assert.deepEqual(png(path.join(dir, 'one-0000.png')).shape, [3, 16, 16]);
+  });
+
+  test('generate takes --model like sample; bad requests fail with one line', async () => {
+    const made = await ldm([
+      'generate',
+      '--model',
+      run,
+      '--class',
+      '0',
+      '--sampler',
+      'plms',
+      '--steps',
+      '3',
+      '-o',
+      'zero.png',
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.deepEqual(png(path.join(dir, 'zero.png')).shape, [3, 16, 16]);
+    const outOfRange = await ldm(['generate', '--model', run, '--class', '5', '-o', 'x.png']);
+    assert.equal(outOfRange.code, 1);
+    assert.match(outOfRange.stderr, /^ldm: error: .*--class 5 is out of range; the model knows classes 0\.\.1\n$/);
+  });
+
+  test('eval trains a classifier once and prints accuracy and Frechet distance per sampler', async () => {
+    const classifier = path.join(dir, 'classifier.safetensors');
+    const args = ['eval', '--model', run, '--data', data, '--classifier', classifier, '--classifier-steps', '5'];
+    const rest = ['--samplers', 'ddim:2,dpm++2m:2', '--per-class', '1', '--reference', '4', '--json', 'eval.json'];
+    const first = await ldm([...args, ...rest]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /trained now/);
+    assert.match(first.stdout, /\| held-out real images \| 2 \|/);
+    assert.match(first.stdout, /\| ddim 2 \| 2 \| \d+\.\d% \| \d+\.\d+ \|/);
+    const report = JSON.parse(fs.readFileSync(path.join(dir, 'eval.json'), 'utf8')) as { rows: { name: string }[] };
+    assert.deepEqual(
+      report.rows.map((r) => r.name),
+      ['held-out real images', 'ddim 2', 'dpm++2m 2'],
+    );
+    const second = await ldm([...args, ...rest]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /cached/);
+  });
+});

@@ -1,0 +1,80 @@
+// The LatentDiffusion config reader: the CompVis layout as the original files write it, our
+// presets, and errors that name the key and the file.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { loadLdmConfig } from '../../src/models/ldm/config.js';
+import { presetNames } from '../../src/io/package-files.js';
+import { resolveLdmConfig } from '../../src/train/ldm-config.js';
+
+const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/configs/', import.meta.url));
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ldm-config-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function writeVariant(name: string, edit: (text: string) => string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, edit(fs.readFileSync(path.join(FIXTURES, 'cin-ldm-vq-f8.yaml'), 'utf8')));
+  return file;
+}
+
+describe('LDM config', () => {
+  test('the CompVis class-conditional ImageNet config loads as it is', () => {
+    const config = loadLdmConfig(path.join(FIXTURES, 'cin-ldm-vq-f8.yaml'));
+    const { model } = config;
+    assert.equal(model.conditioningKey, 'crossattn');
+    assert.equal(model.params.linear_start, 0.0015);
+    assert.equal(model.params.channels, 4);
+    assert.equal(model.params.beta_schedule, 'linear');
+    assert.equal(model.unet.params.model_channels, 256);
+    assert.equal(model.firstStage?.kind, 'vq');
+    assert.equal(model.firstStage?.params.n_embed, 16384);
+    assert.deepEqual(model.condStage, {
+      kind: 'class',
+      target: 'ldm.modules.encoders.modules.ClassEmbedder',
+      params: { embed_dim: 512, n_classes: 1000, key: 'class_label', ucg_rate: 0 },
+    });
+    assert.equal(config.batch_size, 64);
+    assert.equal(config.base_learning_rate, 1e-6);
+  });
+
+  test('every shipped preset loads', () => {
+    const names = presetNames('ldm');
+    assert.ok(names.includes('cpu/mnist-class-f4'));
+    for (const name of names) {
+      const config = resolveLdmConfig(name);
+      assert.equal(config.model.target, 'ldm.models.diffusion.ddpm.LatentDiffusion', name);
+    }
+  });
+
+  test('mistakes name the key and the file', () => {
+    const typo = writeVariant('typo.yaml', (t) => t.replace('linear_end: 0.0195', 'linear_edn: 0.0195'));
+    assert.throws(
+      () => loadLdmConfig(typo),
+      (err: Error) =>
+        /typo\.yaml/.test(err.message) &&
+        /linear_edn/.test(err.message) &&
+        /did you mean "linear_end"/.test(err.message),
+    );
+    const schedule = writeVariant('schedule.yaml', (t) =>
+      t.replace('timesteps: 1000', 'timesteps: 1000\n    beta_schedule: quadratic'),
+    );
+    assert.throws(() => loadLdmConfig(schedule), /unknown schedule "quadratic"/);
+    const encoder = writeVariant('clip.yaml', (t) =>
+      t.replace('ldm.modules.encoders.modules.ClassEmbedder', 'ldm.modules.encoders.modules.FrozenCLIPEmbedder'),
+    );
+    assert.throws(
+      () => loadLdmConfig(encoder),
+      /conditioning encoder "ldm\.modules\.encoders\.modules\.FrozenCLIPEmbedder" is not supported/,
+    );
+    const noKey = writeVariant('nokey.yaml', (t) => t.replace('    conditioning_key: crossattn\n', ''));
+    assert.throws(() => loadLdmConfig(noKey), /needs conditioning_key/);
+    const autoencoder = path.join(dir, 'ae.yaml');
+    fs.writeFileSync(autoencoder, 'model:\n  target: ldm.models.autoencoder.AutoencoderKL\n  params: {}\n');
+    assert.throws(() => loadLdmConfig(autoencoder), /first-stage autoencoder config: use it with train-autoencoder/);
+    assert.throws(() => resolveLdmConfig('cpu/nope'), /neither a file nor an LDM preset/);
+  });
+});
