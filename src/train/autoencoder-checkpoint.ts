@@ -118,7 +118,10 @@ export function autoencoderCheckpointFiles(
     },
   ];
   const { ema } = parts;
-  if (ema !== null) files.push({ name: EMA_FILE, write: (file) =>
+  if (ema !== null)
+    files.push({
+      name: EMA_FILE,
+      write: (file) =>
         writeEmaWeights(file, ema.stateDict(), { config: JSON.stringify(state.config), step: String(state.step) }),
     });
   files.push({ name: TRAINER_STATE_FILE, write: (file) => fs.writeFileSync(file, JSON.stringify(state, null, 2)) });
