@@ -110,6 +110,51 @@ export function readSafetensors(path: string): Map<string, TensorRecord> {
   }
 }
 
+export interface WriteSafetensorsOptions {
+  /** Storage type: F32 (default, exact) or F16 (half the size; values rounded to nearest even, out of range to infinity). */
+  dtype?: 'F32' | 'F16';
+}
+
+/** IEEE half-precision bits of each value, rounded to nearest even (subnormals, infinities and NaN kept). */
+export function toFloat16Bits(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = bits[i];
+    const sign = (x >>> 16) & 0x8000;
+    const exponent = (x >>> 23) & 0xff;
+    const mantissa = x & 0x7fffff;
+    if (exponent === 0xff) {
+      out[i] = sign | 0x7c00 | (mantissa !== 0 ? 0x200 : 0);
+      continue;
+    }
+    const e = exponent - 127 + 15;
+    if (e >= 0x1f) {
+      out[i] = sign | 0x7c00;
+      continue;
+    }
+    if (e <= 0) {
+      // Subnormal half (or zero): shift the full significand into place, rounding to nearest even.
+      if (e < -10) {
+        out[i] = sign;
+        continue;
+      }
+      const significand = mantissa | 0x800000;
+      const shift = 14 - e;
+      const half = significand >>> shift;
+      const rest = significand & ((1 << shift) - 1);
+      const midpoint = 1 << (shift - 1);
+      out[i] = sign | (half + (rest > midpoint || (rest === midpoint && (half & 1) === 1) ? 1 : 0));
+      continue;
+    }
+    const half = (e << 10) | (mantissa >>> 13);
+    const rest = mantissa & 0x1fff;
+    // A carry out of the mantissa correctly bumps the exponent (up to infinity).
+    out[i] = sign | (half + (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1) ? 1 : 0));
+  }
+  return out;
+}
+
 /**
  * Writes float32 tensors (names sorted, header space-padded to a multiple of 8 bytes, as the
  * reference implementation does). The file is written to `<path>.tmp-<pid>` and renamed over
@@ -119,7 +164,12 @@ export function writeSafetensors(
   path: string,
   tensors: Map<string, TensorRecord> | Record<string, TensorRecord>,
   metadata?: Record<string, string>,
+  options: WriteSafetensorsOptions = {},
 ): void {
+  const { dtype = 'F32' } = options;
+  if (dtype !== 'F32' && dtype !== 'F16')
+    throw new Error(`writeSafetensors "${path}": dtype must be F32 or F16, got ${String(dtype)}`);
+  const bytesPer = dtype === 'F16' ? 2 : 4;
   requireLittleEndianHost();
   const records = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
   records.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -138,8 +188,8 @@ export function writeSafetensors(
   let offset = 0;
   for (const [name, record] of records) {
     checkRecord(path, name, record);
-    const end = offset + record.data.byteLength;
-    const entry = { dtype: 'F32', shape: record.shape, data_offsets: [offset, end] };
+    const end = offset + record.data.length * bytesPer;
+    const entry = { dtype, shape: record.shape, data_offsets: [offset, end] };
     fields.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
     offset = end;
   }
@@ -155,8 +205,9 @@ export function writeSafetensors(
     fd = fs.openSync(tmpPath, 'w');
     writeAll(fd, header);
     for (const [, record] of records) {
-      // Tensor by tensor, straight from each Float32Array's memory (the host is little-endian).
-      const { buffer, byteOffset, byteLength } = record.data;
+      // Tensor by tensor, straight from each array's memory (the host is little-endian).
+      const data = dtype === 'F16' ? toFloat16Bits(record.data) : record.data;
+      const { buffer, byteOffset, byteLength } = data;
       writeAll(fd, new Uint8Array(buffer, byteOffset, byteLength));
     }
     fs.fsyncSync(fd); // the data must be on disk before the rename makes it visible

@@ -113,6 +113,42 @@ describe('safetensors', () => {
     );
   });
 
+  test('F16 writing rounds to nearest even, keeps subnormals, overflows to infinity, and reads back', () => {
+    const cases: [number, number][] = [
+      [1 / 3, 0.333251953125],
+      [65504, 65504],
+      [65519, 65504], // below the midpoint to 65536
+      [65520, Infinity], // the midpoint: ties to even, which is infinity
+      [1 + 2 ** -11, 1], // tie between 1 and 1 + 2^-10: even is 1
+      [1 + 3 * 2 ** -11, 1 + 2 ** -9], // tie: even is 1 + 2^-9
+      [-2.5, -2.5],
+      [2 ** -24, 2 ** -24], // smallest subnormal
+      [1.5 * 2 ** -24, 2 ** -23], // tie between subnormals 1 and 2: even is 2
+      [2 ** -25, 0], // tie between 0 and the smallest subnormal: even is 0
+      [2 ** -25 * 1.25, 2 ** -24],
+      [1e-9, 0],
+      [-0, -0],
+      [2 ** -14 * (1 - 2 ** -12), 2 ** -14], // rounds up into the smallest normal
+      [-Infinity, -Infinity],
+      [NaN, NaN],
+    ];
+    const path = join(dir, 'half.safetensors');
+    writeSafetensors(
+      path,
+      { h: { shape: [cases.length], data: Float32Array.from(cases.map(([v]) => v)) } },
+      undefined,
+      {
+        dtype: 'F16',
+      },
+    );
+    const file = SafetensorsFile.open(path);
+    assert.equal(file.info('h').dtype, 'F16');
+    assert.equal(file.info('h').byteLength, 2 * cases.length);
+    const { data } = file.read('h');
+    file.close();
+    cases.forEach(([value, expected], i) => assert.ok(Object.is(data[i], expected), `${value}: got ${data[i]}`));
+  });
+
   test('BF16 reads exactly, including subnormals, infinities, NaN and negative zero', () => {
     const cases: [number, number][] = [
       [0x3f80, 1],
