@@ -9,6 +9,7 @@ import { formatHelp, isHelpRequest, parseArgs } from './args.js';
 import { decodeCommand, encodeCommand, reconstructCommand } from './autoencoder-tools.js';
 import type { Command } from './command.js';
 import { evalCommand } from './eval.js';
+import { exportCommand } from './export.js';
 import { generateCommand, sampleCommand } from './sample.js';
 import { trainCommand } from './train.js';
 import { trainAutoencoderCommand } from './train-autoencoder.js';
@@ -22,6 +23,7 @@ const COMMANDS: readonly Command[] = [
   sampleCommand,
   generateCommand,
   evalCommand,
+  exportCommand,
 ];
 
 function globalHelp(): string {

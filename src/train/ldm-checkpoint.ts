@@ -139,3 +139,24 @@ export function ldmWeightsFile(location: string, weights: 'auto' | 'ema' | 'trai
   if (weights === 'ema' && !fs.existsSync(ema)) throw new Error(`${dir} has no EMA weights (${LDM_EMA_FILE})`);
   return weights !== 'trained' && fs.existsSync(ema) ? ema : path.join(dir, LDM_MODEL_FILE);
 }
+
+/**
+ * Writes the weights a location names (see ldmWeightsFile) as one inference file: every tensor
+ * and the config, without training state; `dtype` F16 halves the size. Returns the source file.
+ */
+export function exportLdmWeights(
+  location: string,
+  out: string,
+  options: { dtype?: 'F32' | 'F16'; weights?: 'auto' | 'ema' | 'trained' } = {},
+): string {
+  const source = ldmWeightsFile(location, options.weights);
+  const reader = SafetensorsFile.open(source);
+  const { config, step } = reader.metadata;
+  reader.close();
+  if (config === undefined)
+    throw new Error(`${source} carries no config; it is not a latent diffusion checkpoint of ours`);
+  const metadata: Record<string, string> = { format: LDM_WEIGHTS_FORMAT, config, source: path.basename(source) };
+  if (step !== undefined) metadata.step = step;
+  writeSafetensors(out, readSafetensors(source), metadata, { dtype: options.dtype ?? 'F32' });
+  return source;
+}

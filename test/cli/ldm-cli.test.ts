@@ -165,6 +165,18 @@ describe('ldm train / sample / generate / eval', () => {
     assert.match(outOfRange.stderr, /^ldm: error: .*--class 5 is out of range; the model knows classes 0\.\.1\n$/);
   });
 
+  test('export writes one float16 weights file that samples like the checkpoint', async () => {
+    const exported = await ldm(['export', '--model', run, '-o', 'model-f16.safetensors', '--dtype', 'f16']);
+    assert.equal(exported.code, 0, exported.stderr);
+    const f32 = fs.statSync(path.join(run, 'checkpoints', 'step-000004', 'ema.safetensors')).size;
+    const f16 = fs.statSync(path.join(dir, 'model-f16.safetensors')).size;
+    assert.ok(f16 < 0.55 * f32, `${f16} vs ${f32} bytes`);
+    const made = await ldm(['sample', '--model', 'model-f16.safetensors', '--n', '2', '--steps', '2', '-o', 'f16.png']);
+    assert.equal(made.code, 0, made.stderr);
+    // One row per class, one image each.
+    assert.deepEqual(png(path.join(dir, 'f16.png')).shape, [3, 2 * 18 + 2, 18 + 2]);
+  });
+
   test('eval trains a classifier once and prints accuracy and Frechet distance per sampler', async () => {
     const classifier = path.join(dir, 'classifier.safetensors');
     const args = ['eval', '--model', run, '--data', data, '--classifier', classifier, '--classifier-steps', '5'];
