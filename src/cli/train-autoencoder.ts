@@ -1,6 +1,5 @@
 // `ldm train-autoencoder`: parse, build or resume an AutoencoderTrainer, run it, print the outcome.
 import { DATA_SPECS } from '../data/spec.js';
-import { setNumThreads } from '../tensor/device.js';
 import { AutoencoderTrainer } from '../train/autoencoder-trainer.js';
 import { resolveAutoencoderConfig } from '../train/autoencoder-config.js';
 import { TerminalProgress } from '../train/progress.js';
@@ -10,12 +9,12 @@ import {
   numberOption,
   requireOption,
   stringOption,
-  UsageError,
   type CommandSpec,
   type ParsedArgs,
 } from './args.js';
 import type { Command } from './command.js';
 import { runWithInterrupt } from './interrupt.js';
+import { defined, readTrainingOptions, rejectFixedOnResume, reportResume } from './training-run.js';
 
 const NAME = 'train-autoencoder';
 const DEFAULT_STEPS = 10000;
@@ -123,36 +122,22 @@ const spec: CommandSpec = {
 };
 
 async function run(args: ParsedArgs): Promise<number> {
-  const threads = countOption(args, 'threads', 1, NAME);
-  if (threads !== undefined) setNumThreads(threads);
   const intervals = {
-    steps: countOption(args, 'steps', 1, NAME),
-    checkpointEvery: countOption(args, 'checkpoint-every', 0, NAME),
-    sampleEvery: countOption(args, 'sample-every', 0, NAME),
-    logEvery: countOption(args, 'log-every', 1, NAME),
+    ...readTrainingOptions(args, NAME),
     evalSamples: countOption(args, 'eval-samples', 1, NAME),
-    keepCheckpoints: countOption(args, 'keep-checkpoints', 1, NAME),
   };
   const progress = new TerminalProgress({ every: intervals.logEvery ?? 10 });
   const resume = stringOption(args, 'resume');
   let trainer: AutoencoderTrainer;
   if (resume !== undefined) {
-    const fixed = FIXED_ON_RESUME.find((name) => args.options.has(name));
-    if (fixed !== undefined) {
-      throw new UsageError(`${NAME}: --${fixed} cannot be combined with --resume (the checkpoint fixes it)`);
-    }
+    rejectFixedOnResume(args, FIXED_ON_RESUME, NAME);
     trainer = AutoencoderTrainer.resume(resume, {
       ...defined(intervals),
       data: stringOption(args, 'data'),
       outDir: stringOption(args, 'out'),
       progress,
     });
-    const { steps } = trainer.settings;
-    if (trainer.step >= steps) {
-      console.log(`the run is at step ${trainer.step} of ${steps} already; give --steps to train further`);
-      return 0;
-    }
-    console.log(`resuming ${trainer.outDir} at step ${trainer.step} of ${steps}`);
+    if (!reportResume(trainer)) return 0;
   } else {
     const config = resolveAutoencoderConfig(requireOption(args, 'config', NAME));
     const emaDecay = numberOption(args, 'ema-decay') ?? (flagOption(args, 'ema') ? DEFAULT_EMA_DECAY : null);
@@ -190,11 +175,6 @@ async function run(args: ParsedArgs): Promise<number> {
         (metrics.ssim === null ? '' : `, SSIM ${metrics.ssim.toFixed(4)}`);
   console.log(`done at step ${result.step}: ${result.checkpoint}${quality}`);
   return 0;
-}
-
-/** The entries whose value is not undefined. */
-function defined<T extends object>(values: T): Partial<T> {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 export const trainAutoencoderCommand: Command = { spec, run };

@@ -1,6 +1,5 @@
 // `ldm train`: parse, build or resume a latent diffusion trainer, run it, print the outcome.
 import { DATA_SPECS } from '../data/spec.js';
-import { setNumThreads } from '../tensor/device.js';
 import { resolveLdmConfig } from '../train/ldm-config.js';
 import { createLdmTrainer, resumeLdmTrainer } from '../train/ldm-setup.js';
 import type { LdmTrainer } from '../train/ldm-trainer.js';
@@ -11,13 +10,13 @@ import {
   numberOption,
   requireOption,
   stringOption,
-  UsageError,
   type CommandSpec,
   type ParsedArgs,
 } from './args.js';
 import type { Command } from './command.js';
 import { SAMPLER_NAMES } from '../diffusion/index.js';
 import { runWithInterrupt } from './interrupt.js';
+import { defined, readTrainingOptions, rejectFixedOnResume, reportResume } from './training-run.js';
 
 const NAME = 'train';
 const DEFAULT_STEPS = 10000;
@@ -143,30 +142,14 @@ const spec: CommandSpec = {
 };
 
 async function run(args: ParsedArgs): Promise<number> {
-  const threads = countOption(args, 'threads', 1, NAME);
-  if (threads !== undefined) setNumThreads(threads);
-  const intervals = {
-    steps: countOption(args, 'steps', 1, NAME),
-    checkpointEvery: countOption(args, 'checkpoint-every', 0, NAME),
-    sampleEvery: countOption(args, 'sample-every', 0, NAME),
-    logEvery: countOption(args, 'log-every', 1, NAME),
-    keepCheckpoints: countOption(args, 'keep-checkpoints', 1, NAME),
-  };
+  const intervals = readTrainingOptions(args, NAME);
   const progress = new TerminalProgress({ every: intervals.logEvery ?? 10 });
   const resume = stringOption(args, 'resume');
   let trainer: LdmTrainer;
   if (resume !== undefined) {
-    const fixed = FIXED_ON_RESUME.find((name) => args.options.has(name));
-    if (fixed !== undefined) {
-      throw new UsageError(`${NAME}: --${fixed} cannot be combined with --resume (the checkpoint fixes it)`);
-    }
+    rejectFixedOnResume(args, FIXED_ON_RESUME, NAME);
     trainer = resumeLdmTrainer(resume, { ...defined(intervals), progress });
-    const { steps } = trainer.settings;
-    if (trainer.step >= steps) {
-      console.log(`the run is at step ${trainer.step} of ${steps} already; give --steps to train further`);
-      return 0;
-    }
-    console.log(`resuming ${trainer.outDir} at step ${trainer.step} of ${steps}`);
+    if (!reportResume(trainer)) return 0;
   } else {
     const config = resolveLdmConfig(requireOption(args, 'config', NAME));
     const preview = defined({
@@ -205,11 +188,6 @@ async function run(args: ParsedArgs): Promise<number> {
   }
   console.log(`done at step ${result.step}: ${result.checkpoint}`);
   return 0;
-}
-
-/** The entries whose value is not undefined. */
-function defined<T extends object>(values: T): Partial<T> {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 export const trainCommand: Command = { spec, run };

@@ -101,6 +101,17 @@ export class EMA {
   }
 
   /** A deep copy of the state. */
+  /** Runs fn with the averaged weights in the parameters, then puts the trained ones back. */
+  withAveraged<T>(fn: () => T): T {
+    this.store();
+    this.copyTo();
+    try {
+      return fn();
+    } finally {
+      this.restore();
+    }
+  }
+
   stateDict(): EMAStateDict {
     return {
       decay: this.decay,

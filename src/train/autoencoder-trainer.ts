@@ -352,14 +352,7 @@ export class AutoencoderTrainer {
 
   /** Runs fn with the EMA weights in the model when an EMA is kept, then puts the trained ones back. */
   private withInferenceWeights<T>(fn: () => T): T {
-    if (this.ema === null) return fn();
-    this.ema.store();
-    this.ema.copyTo();
-    try {
-      return fn();
-    } finally {
-      this.ema.restore();
-    }
+    return this.ema === null ? fn() : this.ema.withAveraged(fn);
   }
 
   private reportStep(result: StepResult): void {

@@ -230,14 +230,7 @@ export class LdmTrainer {
     const { ema, ldm } = this;
     ldm.eval();
     try {
-      if (ema === null) return fn();
-      ema.store();
-      ema.copyTo();
-      try {
-        return fn();
-      } finally {
-        ema.restore();
-      }
+      return ema === null ? fn() : ema.withAveraged(fn);
     } finally {
       ldm.train();
     }
