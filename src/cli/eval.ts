@@ -41,6 +41,7 @@ const spec: CommandSpec = {
     { name: 'per-class', kind: 'integer', value: '<n>', description: 'Samples per class (default 50)' },
     { name: 'guidance', kind: 'number', value: '<s>', description: 'Guidance scale (default 3 when trained for it)' },
     { name: 'seed', kind: 'integer', value: '<n>', description: 'Seed (default 0)' },
+    { name: 'batch-size', kind: 'integer', value: '<n>', description: 'Images sampled at once (default 50)' },
     {
       name: 'reference',
       kind: 'integer',
@@ -98,6 +99,7 @@ async function run(args: ParsedArgs): Promise<number> {
     perClass: countOption(args, 'per-class', 1, NAME),
     guidance,
     seed: countOption(args, 'seed', 0, NAME),
+    batchSize: countOption(args, 'batch-size', 1, NAME),
     referenceCount: countOption(args, 'reference', 2, NAME),
     onRow: ({ name, phase, row }) => {
       if (phase === 'start') progress.message(`${name}: sampling and measuring`);
