@@ -54,7 +54,32 @@ export interface LdmBlockSpec {
   iterations: number;
 }
 
-export type CaseSpec = MatmulSpec | AttentionSpec | Conv2dSpec | GroupNormSiluSpec | LdmBlockSpec;
+/**
+ * One training step of the whole LDM U-Net (CompVis UNetModel with spatial transformers):
+ * forward on noisy latents, MSE loss against a target, backward, AdamW over all parameters.
+ * Ours is bench/unet-train.ts; torch runs scripts/unet_reference.py (bench/torch_peer.py).
+ */
+export interface UNetTrainSpec {
+  kind: 'unet_train';
+  batch: number;
+  /** Latent channels (in = out) and side. */
+  channels: number;
+  size: number;
+  modelChannels: number;
+  channelMult: number[];
+  numResBlocks: number;
+  attentionResolutions: number[];
+  numHeadChannels: number;
+  transformerDepth: number;
+  contextDim: number;
+  contextTokens: number;
+  /** Timesteps are drawn once, uniformly from [0, timesteps). */
+  timesteps: number;
+  /** The model's parameter count; both columns refuse to run a model of another size. */
+  parameters: number;
+}
+
+export type CaseSpec = MatmulSpec | AttentionSpec | Conv2dSpec | GroupNormSiluSpec | LdmBlockSpec | UNetTrainSpec;
 
 export interface BenchCase {
   id: string;
@@ -113,6 +138,7 @@ function make(id: string, label: string, spec: CaseSpec): BenchCase {
       flop = conv2dForwardFlop(spec) * (spec.backward ? FWD_BWD : 1);
       break;
     case 'groupnorm_silu':
+    case 'unet_train':
       flop = null;
       break;
     case 'ldm_block':
@@ -123,6 +149,26 @@ function make(id: string, label: string, spec: CaseSpec): BenchCase {
 }
 
 const attention = { kind: 'attention', batch: 2, heads: 8, tokens: 1024, headDim: 64 } as const;
+
+/** The U-Net of configs/ldm/cpu/mnist-class-f4.yaml (8x8x3 latents, class context of one token), at width mc. */
+function mnistUNet(modelChannels: number, parameters: number): UNetTrainSpec {
+  return {
+    kind: 'unet_train',
+    batch: 64,
+    channels: 3,
+    size: 8,
+    modelChannels,
+    channelMult: [1, 2],
+    numResBlocks: 2,
+    attentionResolutions: [1, 2],
+    numHeadChannels: 32,
+    transformerDepth: 1,
+    contextDim: modelChannels,
+    contextTokens: 1,
+    timesteps: 1000,
+    parameters,
+  };
+}
 const gnSilu = { kind: 'groupnorm_silu', batch: 16, channels: 128, size: 32, groups: 32 } as const;
 
 export const CASES: readonly BenchCase[] = [
@@ -171,6 +217,8 @@ export const CASES: readonly BenchCase[] = [
     warmup: 5,
     iterations: 30,
   }),
+  make('unet-train-mc32', 'U-Net train step mc32 (1.54M) B64 3x8x8', mnistUNet(32, 1_542_435)),
+  make('unet-train-mc64', 'U-Net train step mc64 (6.13M) B64 3x8x8', mnistUNet(64, 6_132_291)),
 ];
 
 /** The cases whose id contains `filter` (all when it is undefined). */

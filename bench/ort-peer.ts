@@ -129,6 +129,7 @@ function buildCase(spec: CaseSpec): OrtCase | null {
       };
     }
     case 'ldm_block':
+    case 'unet_train':
       return null;
   }
 }

@@ -3,6 +3,7 @@
 // then backward with a fixed output gradient, dropping the gradients before each run.
 import { F, Generator, Tensor } from '../src/index.js';
 import type { AttentionSpec, CaseSpec, Conv2dSpec, GroupNormSiluSpec, MatmulSpec } from './cases.js';
+import { unetTrainStep } from './unet-train.js';
 
 type Run = () => void;
 
@@ -60,5 +61,7 @@ export function oursCase(spec: Exclude<CaseSpec, { kind: 'ldm_block' }>): Run {
       return conv2dCase(spec, gen);
     case 'groupnorm_silu':
       return groupNormSiluCase(spec, gen);
+    case 'unet_train':
+      return unetTrainStep(spec);
   }
 }

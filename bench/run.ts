@@ -29,7 +29,7 @@ import {
   type MemorySummary,
   type Row,
 } from './report.js';
-import { DEFAULT_POLICY, ROUNDS, roundPolicy, sampleSync, summarize } from './timing.js';
+import { DEFAULT_POLICY, ROUNDS, TRAIN_STEP_POLICY, roundPolicy, sampleSync, summarize } from './timing.js';
 import { TorchPeer } from './torch-peer.js';
 
 interface Options {
@@ -104,8 +104,9 @@ async function timeOpCase(
   } catch (e) {
     ortSamples.fail(e);
   }
+  const casePolicy = spec.kind === 'unet_train' ? TRAIN_STEP_POLICY : DEFAULT_POLICY;
   for (let round = 0; round < ROUNDS; round++) {
-    const policy = roundPolicy(DEFAULT_POLICY, round);
+    const policy = roundPolicy(casePolicy, round);
     if (oursRun !== null) await ours.add(() => sampleSync(oursRun, policy));
     if (ortSession !== null) await ortSamples.add(() => ortSession.sample(policy));
     if (torch !== null) await torchSamples.add(() => torch.sample(benchCase, policy));
@@ -162,6 +163,12 @@ async function main(): Promise<void> {
     } else {
       rows.push(await timeOpCase(benchCase, spec, ort, torchPeer, options.threads));
     }
+  }
+  for (const row of rows) {
+    const spec = row.benchCase.spec;
+    if (spec.kind !== 'unet_train' || row.ours === null || 'error' in row.ours) continue;
+    const checked = row.torch !== null && !('error' in row.torch) ? 'ours and torch' : 'ours';
+    notes.push(`${row.benchCase.id}: ${spec.parameters.toLocaleString('en-US')} parameters (${checked} checked)`);
   }
   const torchColumn = torchPeer !== null;
   if (torchPeer !== null) {

@@ -18,6 +18,9 @@ export interface TimingPolicy {
 /** The whole-case policy; each round gets its share (roundPolicy). */
 export const DEFAULT_POLICY: TimingPolicy = { warmup: 2, minReps: 6, maxReps: 120, budgetMs: 2100 };
 
+/** Whole training steps take 0.1-2 s each: fewer repetitions, but at least 3 per round. */
+export const TRAIN_STEP_POLICY: TimingPolicy = { warmup: 2, minReps: 9, maxReps: 30, budgetMs: 4500 };
+
 export const ROUNDS = 3;
 
 export interface Timing {

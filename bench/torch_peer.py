@@ -9,12 +9,16 @@ The inputs of the latest case are kept, so its later rounds reuse them.
 
 import json
 import math
+import os
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# scripts/unet_reference.py: the plain-PyTorch U-Net our parity fixtures come from.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 
 
 def time_runs(run, policy):
@@ -155,12 +159,47 @@ def ldm_block_case(spec):
     return forward_backward(params, lambda: transformer(res(x, emb), context))
 
 
+def unet_train_case(spec):
+    """One training step of the reference UNetModel: forward, MSE loss, backward, AdamW."""
+    from unet_reference import UNetModel
+
+    model = UNetModel(
+        in_channels=spec["channels"],
+        out_channels=spec["channels"],
+        model_channels=spec["modelChannels"],
+        channel_mult=spec["channelMult"],
+        num_res_blocks=spec["numResBlocks"],
+        attention_resolutions=spec["attentionResolutions"],
+        num_head_channels=spec["numHeadChannels"],
+        use_spatial_transformer=True,
+        transformer_depth=spec["transformerDepth"],
+        context_dim=spec["contextDim"],
+    )
+    count = sum(p.numel() for p in model.parameters())
+    if count != spec["parameters"]:
+        raise ValueError(f"reference U-Net has {count} parameters, the spec says {spec['parameters']}")
+    b, size = spec["batch"], spec["size"]
+    x = torch.randn(b, spec["channels"], size, size)
+    target = torch.randn_like(x)
+    context = torch.randn(b, spec["contextTokens"], spec["contextDim"])
+    timesteps = torch.randint(0, spec["timesteps"], (b,))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def run():
+        optimizer.zero_grad(set_to_none=True)
+        F.mse_loss(model(x, timesteps, context=context), target).backward()
+        optimizer.step()
+
+    return run
+
+
 CASE_BUILDERS = {
     "matmul": matmul_case,
     "attention": attention_case,
     "conv2d": conv2d_case,
     "groupnorm_silu": groupnorm_silu_case,
     "ldm_block": ldm_block_case,
+    "unet_train": unet_train_case,
 }
 
 
@@ -173,7 +212,7 @@ class Runner:
 
     def sample(self, case, policy):
         spec = case["spec"]
-        grad = spec.get("backward", spec["kind"] == "ldm_block")
+        grad = spec.get("backward", spec["kind"] in ("ldm_block", "unet_train"))
         try:
             with torch.set_grad_enabled(grad):
                 if case["id"] != self.case_id:

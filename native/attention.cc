@@ -1,5 +1,6 @@
 // Fused multi-head scaled dot-product attention, forward and backward, in the style of
-// FlashAttention (Dao et al. 2022; FlashAttention-2, Dao 2023) adapted to CPU caches:
+// FlashAttention (Dao et al. 2022; FlashAttention-2, Dao 2023) adapted to CPU caches (a
+// single key goes to attention_single_key.h):
 // each task takes a block of query rows of one (batch, head) pair and walks the keys in
 // blocks, so only a [queryBlock, keyBlock] tile of scores ever exists (per thread, in L2).
 // Heads stay packed in the channel axis (see AttentionParams in src/tensor/backend.ts):
@@ -12,7 +13,9 @@
 #include <limits>
 #include <vector>
 
+#include "attention_single_key.h"
 #include "common.h"
+#include "gemm.h"
 
 namespace ldm {
 namespace {
@@ -94,34 +97,32 @@ HeadViews ViewsOf(const AttentionShape& s, int64_t pair, const float* q, const f
 // the max grows. The output slice itself is the accumulator.
 void ForwardBlock(const AttentionShape& s, const HeadViews& hv, int64_t row0, int64_t rows, float* out,
                   float* lse, RowMajorMatrix& scores, float* rowMax, float* rowSum) {
-  ConstStrided q(hv.q + row0 * hv.qkStride, rows, s.d, Eigen::OuterStride<>(hv.qkStride));
-  Strided o(out + row0 * hv.vStride, rows, s.dv, Eigen::OuterStride<>(hv.vStride));
+  const float* q = hv.q + row0 * hv.qkStride;
+  float* o = out + row0 * hv.vStride;
+  Strided oView(o, rows, s.dv, Eigen::OuterStride<>(hv.vStride));
   std::fill(rowMax, rowMax + rows, -std::numeric_limits<float>::infinity());
   std::fill(rowSum, rowSum + rows, 0.0f);
 
   for (int64_t key0 = 0; key0 < s.tk; key0 += kKeyBlock) {
     int64_t cols = std::min(kKeyBlock, s.tk - key0);
-    ConstStrided k(hv.k + key0 * hv.qkStride, cols, s.d, Eigen::OuterStride<>(hv.qkStride));
-    ConstStrided v(hv.v + key0 * hv.vStride, cols, s.dv, Eigen::OuterStride<>(hv.vStride));
-    Strided p = TileOf(scores, rows, cols);
-    p.noalias() = s.scale * q * k.transpose();  // Eigen folds the scalar into the GEMM
+    const int64_t ldp = PaddedWidth(cols);
+    GemmSerial(rows, cols, s.d, q, hv.qkStride, false, hv.k + key0 * hv.qkStride, hv.qkStride, true, scores.data(),
+               ldp, false);
     for (int64_t r = 0; r < rows; r++) {
       PaddedRow row = PaddedRowOf(scores, r, cols);
+      row.head(cols) *= s.scale;
       float newMax = std::max(rowMax[r], row.maxCoeff());
       row = (row - newMax).exp();
       float rescale = std::exp(rowMax[r] - newMax);  // 0 on the first tile
       rowSum[r] = rowSum[r] * rescale + row.sum();
       rowMax[r] = newMax;
-      if (key0 > 0) o.row(r) *= rescale;
+      if (key0 > 0) oView.row(r) *= rescale;
     }
-    if (key0 == 0) {
-      o.noalias() = p * v;
-    } else {
-      o.noalias() += p * v;
-    }
+    GemmSerial(rows, s.dv, cols, scores.data(), ldp, false, hv.v + key0 * hv.vStride, hv.vStride, false, o,
+               hv.vStride, key0 > 0);
   }
   for (int64_t r = 0; r < rows; r++) {
-    o.row(r) *= 1.0f / rowSum[r];
+    oView.row(r) *= 1.0f / rowSum[r];
     lse[row0 + r] = rowMax[r] + std::log(rowSum[r]);
   }
 }
@@ -145,9 +146,14 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
 
+  const int threads = NumThreadsFor(s.pairs() * s.tq * s.tk * (s.d + s.dv));
+  if (s.tk == 1) {
+    single_key::Forward(s.batch, s.heads, s.tq, s.d, s.dv, s.scale, q.data, k.data, v.data, out.data, lse.data,
+                        threads);
+    return env.Undefined();
+  }
   const int64_t blocks = s.queryBlocks(), tasks = s.pairs() * blocks;
   const int64_t keyTile = std::min(kKeyBlock, s.tk);
-  const int threads = NumThreadsFor(s.pairs() * s.tq * s.tk * (s.d + s.dv));
 #pragma omp parallel num_threads(threads)
   {
     RowMajorMatrix scores(kQueryBlock, PaddedWidth(keyTile));
@@ -172,7 +178,9 @@ struct GradTargets {
   const float* gOut;
   const float* lse;  // [tq]
   float* gq;         // [tq, d] slice, row stride qkStride
-  Strided gk, gv;    // [tk, d], [tk, dv]
+  float* gk;         // [tk, d], row stride gkStride
+  float* gv;         // [tk, dv], row stride gvStride
+  int64_t gkStride, gvStride;
 };
 
 // Backward for query rows [row0, row0 + rows) of one pair (FlashAttention-2, Algorithm 2):
@@ -180,31 +188,32 @@ struct GradTargets {
 // gq = scale dS k, gk += scale dS^T q, gv += P^T gOut. scale is folded into dS.
 void BackwardBlock(const AttentionShape& s, const HeadViews& hv, GradTargets& g, int64_t row0, int64_t rows,
                    RowMajorMatrix& probs, RowMajorMatrix& dProbs, float* rowDelta) {
-  ConstStrided q(hv.q + row0 * hv.qkStride, rows, s.d, Eigen::OuterStride<>(hv.qkStride));
+  const float* q = hv.q + row0 * hv.qkStride;
+  const float* gOutRows = g.gOut + row0 * hv.vStride;
+  float* gq = g.gq + row0 * hv.qkStride;
   ConstStrided o(g.out + row0 * hv.vStride, rows, s.dv, Eigen::OuterStride<>(hv.vStride));
-  ConstStrided gOut(g.gOut + row0 * hv.vStride, rows, s.dv, Eigen::OuterStride<>(hv.vStride));
-  Strided gq(g.gq + row0 * hv.qkStride, rows, s.d, Eigen::OuterStride<>(hv.qkStride));
+  ConstStrided gOut(gOutRows, rows, s.dv, Eigen::OuterStride<>(hv.vStride));
   for (int64_t r = 0; r < rows; r++) rowDelta[r] = gOut.row(r).dot(o.row(r));
 
   for (int64_t key0 = 0; key0 < s.tk; key0 += kKeyBlock) {
     int64_t cols = std::min(kKeyBlock, s.tk - key0);
-    ConstStrided k(hv.k + key0 * hv.qkStride, cols, s.d, Eigen::OuterStride<>(hv.qkStride));
-    ConstStrided v(hv.v + key0 * hv.vStride, cols, s.dv, Eigen::OuterStride<>(hv.vStride));
-    Strided p = TileOf(probs, rows, cols), dS = TileOf(dProbs, rows, cols);
-    p.noalias() = s.scale * q * k.transpose();
-    dS.noalias() = gOut * v.transpose();
+    const int64_t ldp = PaddedWidth(cols);
+    const float* k = hv.k + key0 * hv.qkStride;
+    const float* v = hv.v + key0 * hv.vStride;
+    GemmSerial(rows, cols, s.d, q, hv.qkStride, false, k, hv.qkStride, true, probs.data(), ldp, false);
+    GemmSerial(rows, cols, s.dv, gOutRows, hv.vStride, false, v, hv.vStride, true, dProbs.data(), ldp, false);
     for (int64_t r = 0; r < rows; r++) {
       PaddedRow pRow = PaddedRowOf(probs, r, cols), dRow = PaddedRowOf(dProbs, r, cols);
+      pRow.head(cols) *= s.scale;
       pRow = (pRow - g.lse[row0 + r]).exp();
       dRow = pRow * (dRow - rowDelta[r]) * s.scale;
     }
-    if (key0 == 0) {
-      gq.noalias() = dS * k;
-    } else {
-      gq.noalias() += dS * k;
-    }
-    g.gk.middleRows(key0, cols).noalias() += dS.transpose() * q;
-    g.gv.middleRows(key0, cols).noalias() += p.transpose() * gOut;
+    // gq (+)= dS k, gk += dS^T q, gv += P^T gOut.
+    GemmSerial(rows, s.d, cols, dProbs.data(), ldp, false, k, hv.qkStride, false, gq, hv.qkStride, key0 > 0);
+    GemmSerial(cols, s.d, rows, dProbs.data(), ldp, true, q, hv.qkStride, false, g.gk + key0 * g.gkStride,
+               g.gkStride, true);
+    GemmSerial(cols, s.dv, rows, probs.data(), ldp, true, gOutRows, hv.vStride, false, g.gv + key0 * g.gvStride,
+               g.gvStride, true);
   }
 }
 
@@ -239,6 +248,10 @@ Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
   // 4 * threads tasks, each summing into a private partial that is reduced after, so no
   // two threads ever add into the same gk/gv element.
   const int threads = NumThreadsFor(s.pairs() * s.tq * s.tk * (2 * s.d + 3 * s.dv));
+  if (s.tk == 1) {
+    single_key::Backward(s.batch, s.heads, s.tq, s.d, s.dv, lse.data, gOut.data, gq.data, gk.data, gv.data, threads);
+    return env.Undefined();
+  }
   const int64_t blocks = s.queryBlocks();
   const bool evenShare = s.pairs() % threads == 0 || s.pairs() >= 4 * threads;
   const int64_t splits = evenShare ? 1 : std::min(blocks, (4 * threads + s.pairs() - 1) / s.pairs());
@@ -265,14 +278,10 @@ Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
         gkStride = s.d;
         gvStride = s.dv;
       }
-      GradTargets g{out.data + outOffset,
-                    gOut.data + outOffset,
-                    lse.data + pair * s.tq,
-                    gq.data + (hv.q - q.data),
-                    Strided(gkTarget, s.tk, s.d, Eigen::OuterStride<>(gkStride)),
-                    Strided(gvTarget, s.tk, s.dv, Eigen::OuterStride<>(gvStride))};
-      g.gk.setZero();
-      g.gv.setZero();
+      GradTargets g{out.data + outOffset, gOut.data + outOffset, lse.data + pair * s.tq, gq.data + (hv.q - q.data),
+                    gkTarget, gvTarget, gkStride, gvStride};
+      Strided(gkTarget, s.tk, s.d, Eigen::OuterStride<>(gkStride)).setZero();
+      Strided(gvTarget, s.tk, s.dv, Eigen::OuterStride<>(gvStride)).setZero();
       int64_t firstBlock = split * blocksPerSplit, lastBlock = std::min(blocks, firstBlock + blocksPerSplit);
       for (int64_t block = firstBlock; block < lastBlock; block++) {
         int64_t row0 = block * kQueryBlock;

@@ -1,7 +1,8 @@
 // 2-D convolution forward and backward (see Conv2dParams in src/tensor/backend.ts). The 3x3,
 // stride-1, undilated convolutions with at least 16 channels per group go to Winograd
-// F(2x2, 3x3) (winograd.h, winograd_grad_weight.h); every other one is im2col + GEMM per image
-// and group:
+// F(2x2, 3x3) (winograd.h, winograd_grad_weight.h); the others on small images (outputs up to
+// 8x8) to im2col + GEMM over several images at once (conv_batched.h); every other one is
+// im2col + GEMM per image and group (im2col.h):
 //   forward      out[co, p]  = sum_r W[co, r] col[r, p]          (r runs over ci, ky, kx)
 //   grad input   gcol[r, p]  = sum_co W[co, r] gy[co, p], then col2im sums gcol into gx
 //   grad weight  gW[co, r]  += sum_p gy[co, p] col[r, p]         (summed over images)
@@ -19,31 +20,15 @@
 #include <string>
 
 #include "common.h"
+#include "conv_batched.h"
 #include "gemm.h"
+#include "im2col.h"
 #include "scratch.h"
 #include "winograd.h"
 #include "winograd_grad_weight.h"
 
 namespace ldm {
 namespace {
-
-struct ConvShape {
-  int64_t n, cIn, h, w, cOut, kh, kw, strideH, strideW, padTop, padLeft, dilationH, dilationW, groups, outH, outW;
-
-  int64_t InPerGroup() const { return cIn / groups; }
-  int64_t OutPerGroup() const { return cOut / groups; }
-  int64_t Taps() const { return kh * kw; }
-  // Rows of the column matrix of one group: input channels x kernel taps.
-  int64_t ColRows() const { return InPerGroup() * Taps(); }
-  int64_t Pixels() const { return outH * outW; }
-  int64_t Plane() const { return h * w; }
-  // Multiply-adds of one pass (forward, grad input and grad weight cost the same).
-  int64_t Macs() const { return n * cOut * Pixels() * ColRows(); }
-  bool Pointwise() const {
-    return kh == 1 && kw == 1 && strideH == 1 && strideW == 1 && padTop == 0 && padLeft == 0 && outH == h &&
-           outW == w;
-  }
-};
 
 ConvShape ReadShape(const Napi::CallbackInfo& info, size_t index, const char* op) {
   Napi::Env env = info.Env();
@@ -83,79 +68,6 @@ int ThreadsFor(int64_t macs) { return macs < kGemmParallelMacs ? 1 : omp_get_max
 // Scratch per thread: this many floats (1 MiB) keeps a column panel in L2 with room for
 // the GEMM's packed blocks.
 constexpr int64_t kScratchFloats = int64_t{1} << 18;
-
-int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-// Output columns ox (within [0, outW)) whose input column ox*stride - pad + offset lies in [0, size).
-void ValidRange(int64_t offset, int64_t stride, int64_t size, int64_t outSize, int64_t* lo, int64_t* hi) {
-  *lo = std::clamp<int64_t>(FloorDiv(-offset + stride - 1, stride), 0, outSize);
-  *hi = std::clamp<int64_t>(FloorDiv(size - 1 - offset, stride) + 1, *lo, outSize);
-}
-
-// Fills col[(c - c0) * taps + ky * kw + kx, p - p0] = x[c, iy, ix] (0 in the padding) for
-// channels [c0, c1) of one image-group `x` [cInG, h, w] and output pixels [p0, p1).
-void Im2col(const ConvShape& s, const float* x, int64_t c0, int64_t c1, int64_t p0, int64_t p1, float* col) {
-  const int64_t width = p1 - p0;
-  for (int64_t c = c0; c < c1; c++) {
-    const float* plane = x + c * s.Plane();
-    for (int64_t ky = 0; ky < s.kh; ky++) {
-      for (int64_t kx = 0; kx < s.kw; kx++) {
-        float* row = col + (((c - c0) * s.kh + ky) * s.kw + kx) * width;
-        const int64_t xOffset = kx * s.dilationW - s.padLeft;
-        int64_t lo, hi;
-        ValidRange(xOffset, s.strideW, s.w, s.outW, &lo, &hi);
-        // Walk the panel one output row (or part of one) at a time: columns [from, to) of row oy.
-        for (int64_t p = p0; p < p1;) {
-          const int64_t oy = p / s.outW;
-          const int64_t from = p - oy * s.outW;
-          const int64_t to = std::min(s.outW, from + (p1 - p));
-          const int64_t iy = oy * s.strideH - s.padTop + ky * s.dilationH;
-          float* dst = row + (p - p0);  // dst[i] is output column from + i of this row
-          if (iy < 0 || iy >= s.h) {
-            std::fill(dst, dst + (to - from), 0.0f);
-          } else {
-            const float* src = plane + iy * s.w;
-            const int64_t a = std::clamp(lo, from, to), b = std::clamp(hi, a, to);
-            std::fill(dst, dst + (a - from), 0.0f);
-            if (s.strideW == 1) {
-              std::memcpy(dst + (a - from), src + (a + xOffset), static_cast<size_t>(b - a) * sizeof(float));
-            } else {
-              for (int64_t ox = a; ox < b; ox++) dst[ox - from] = src[ox * s.strideW + xOffset];
-            }
-            std::fill(dst + (b - from), dst + (to - from), 0.0f);
-          }
-          p += to - from;
-        }
-      }
-    }
-  }
-}
-
-// The adjoint of Im2col over all pixels: gx[c, iy, ix] = sum of the col entries that read
-// it, for channels [c0, c1) of one image-group `gx` (col holds rows of those channels only);
-// those planes are overwritten.
-void Col2im(const ConvShape& s, const float* col, int64_t c0, int64_t c1, float* gx) {
-  const int64_t pixels = s.Pixels();
-  for (int64_t c = c0; c < c1; c++) {
-    float* plane = gx + c * s.Plane();
-    std::fill(plane, plane + s.Plane(), 0.0f);
-    for (int64_t ky = 0; ky < s.kh; ky++) {
-      for (int64_t kx = 0; kx < s.kw; kx++) {
-        const float* row = col + (((c - c0) * s.kh + ky) * s.kw + kx) * pixels;
-        const int64_t xOffset = kx * s.dilationW - s.padLeft;
-        int64_t lo, hi;
-        ValidRange(xOffset, s.strideW, s.w, s.outW, &lo, &hi);
-        for (int64_t oy = 0; oy < s.outH; oy++) {
-          const int64_t iy = oy * s.strideH - s.padTop + ky * s.dilationH;
-          if (iy < 0 || iy >= s.h) continue;
-          float* dst = plane + iy * s.w;
-          const float* src = row + oy * s.outW;
-          for (int64_t ox = lo; ox < hi; ox++) dst[ox * s.strideW + xOffset] += src[ox];
-        }
-      }
-    }
-  }
-}
 
 // Winograd pays off once both channel counts fill GEMM panels; thin convolutions (the RGB
 // input layer, depthwise) stay on im2col.
@@ -199,6 +111,10 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   RequireLength(env, out, static_cast<size_t>(s.n * s.cOut * s.Pixels()), op, "out");
 
   const int threads = ThreadsFor(s.Macs());
+  if (batched::Applies(s, UseWinograd(s))) {
+    batched::Forward(s, x.data, weight.data, bias, out.data, threads);
+    return env.Undefined();
+  }
   if (UseWinograd(s)) {
     const winograd::Shape shape = ForwardShape(s);
     float* u = ThreadScratch(Scratch::kWeights, 16 * s.cOut * s.InPerGroup());
@@ -229,7 +145,7 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
         GemmSerial(outG, p1 - p0, rows, wGroup, rows, false, xGroup + p0, pixels, false, outGroup + p0, pixels,
                    false);
       } else {
-        Im2col(s, xGroup, 0, inG, p0, p1, col);
+        Im2col(s, xGroup, 0, inG, p0, p1, col, p1 - p0);
         GemmSerial(outG, p1 - p0, rows, wGroup, rows, false, col, p1 - p0, false, outGroup + p0, pixels,
                    false);
       }
@@ -258,6 +174,10 @@ Napi::Value Conv2dGradInput(const Napi::CallbackInfo& info) {
   const int64_t pixels = s.Pixels(), rows = s.ColRows(), taps = s.Taps(), inG = s.InPerGroup();
   const int64_t outG = s.OutPerGroup();
   const int threads = ThreadsFor(s.Macs());
+  if (batched::Applies(s, UseWinograd(s))) {
+    batched::GradInput(s, gy.data, weight.data, gx.data, threads);
+    return env.Undefined();
+  }
   if (UseWinograd(s)) {
     const winograd::Shape shape = GradInputShape(s);
     float* u = ThreadScratch(Scratch::kWeights, 16 * s.cIn * outG);
@@ -290,7 +210,7 @@ Napi::Value Conv2dGradInput(const Napi::CallbackInfo& info) {
       } else {
         GemmSerial((c1 - c0) * taps, pixels, outG, wPanel, rows, true, gyGroup, pixels, false, gcol, pixels,
                    false);
-        Col2im(s, gcol, c0, c1, gxGroup);
+        Col2im(s, gcol, c0, c1, gxGroup, pixels);
       }
     }
   }
@@ -311,6 +231,10 @@ Napi::Value Conv2dGradWeight(const Napi::CallbackInfo& info) {
   const int64_t pixels = s.Pixels(), rows = s.ColRows(), taps = s.Taps(), inG = s.InPerGroup();
   const int64_t outG = s.OutPerGroup();
   const int threads = ThreadsFor(s.Macs());
+  if (s.n > 0 && batched::Applies(s, UseWinograd(s))) {
+    batched::GradWeight(s, x.data, gy.data, gw.data, threads);
+    return env.Undefined();
+  }
   if (UseWinograd(s)) {
     winograd::GradWeight(ForwardShape(s), x.data, gy.data, gw.data, threads);
     return env.Undefined();
@@ -343,7 +267,7 @@ Napi::Value Conv2dGradWeight(const Napi::CallbackInfo& info) {
         const float* gyPanel = gy.data + (image * s.cOut + group * outG + o0) * pixels;
         const float* colPanel = xGroup + c0 * pixels;
         if (!pointwise) {
-          Im2col(s, xGroup, c0, c1, 0, pixels, col);
+          Im2col(s, xGroup, c0, c1, 0, pixels, col, pixels);
           colPanel = col;
         }
         GemmSerial(o1 - o0, (c1 - c0) * taps, pixels, gyPanel, pixels, false, colPanel, pixels, true, gwPanel, rows,

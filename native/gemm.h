@@ -1,8 +1,8 @@
-// Row-major single-precision GEMM shared by the kernels (matmul, conv2d). GemmSerial runs
-// Eigen's packed, vectorised kernels; GemmInPlace is a small register-blocked kernel for
-// products whose right operand is already laid out for it. Eigen is built with
-// EIGEN_DONT_PARALLELIZE, so all threading is ours: callers cut their work into independent
-// panels and run one serial GEMM per panel inside an OpenMP loop.
+// Row-major single-precision GEMM shared by the kernels (matmul, conv2d). GemmSerial runs a
+// blocked, register-tiled kernel (gemm_blocked.h); GemmInPlace is a small register-blocked
+// kernel for products whose right operand is already laid out for it. Both are serial: all
+// threading is the callers', who cut their work into independent panels and run one serial
+// GEMM per panel inside an OpenMP loop.
 #pragma once
 
 #include <cstdint>
@@ -16,8 +16,8 @@ void GemmSerial(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bo
                 int64_t ldb, bool transB, float* c, int64_t ldc, bool accumulate);
 
 // C[m, n] = A[m, k] @ B[k, n], all row-major and not transposed, on the calling thread, with
-// a register-blocked kernel that reads B in place instead of packing it (as Eigen does on
-// every call). It pays when B is produced right before in this layout and the product is
+// a register-blocked kernel that reads B in place instead of packing it (as GemmSerial does
+// on every call). It pays when B is produced right before in this layout and the product is
 // small: the Winograd tile products. Columns are computed 32 at a time, so b and c must
 // have kGemmInPlaceColumns-rounded rows: columns up to RoundUp(n, 32) are read and written.
 constexpr int64_t kGemmInPlaceColumns = 32;

@@ -8,38 +8,15 @@
 // the same bits whichever thread runs it. (The same holds for the conv kernels, except the
 // Winograd grad weight, whose per-thread partial sums need a fixed split to stay bitwise
 // reproducible.)
-#include <Eigen/Core>
 #include <algorithm>
 
 #include "common.h"
 #include "gemm.h"
+#include "gemm_blocked.h"
 #include "vec.h"
 
 namespace ldm {
 namespace {
-
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstView = Eigen::Map<const RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using View = Eigen::Map<RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-
-template <bool TransA, bool TransB>
-void GemmEigen(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-               float* c, int64_t ldc, bool accumulate) {
-  const ConstView aStored(a, TransA ? k : m, TransA ? m : k, Eigen::OuterStride<>(lda));
-  const ConstView bStored(b, TransB ? n : k, TransB ? k : n, Eigen::OuterStride<>(ldb));
-  View cView(c, m, n, Eigen::OuterStride<>(ldc));
-  // A transposed row-major view is a column-major one: Eigen packs it without a copy.
-  const auto opA = [&] {
-    if constexpr (TransA) return aStored.transpose();
-    else return aStored;
-  }();
-  const auto opB = [&] {
-    if constexpr (TransB) return bStored.transpose();
-    else return bStored;
-  }();
-  if (accumulate) cView.noalias() += opA * opB;
-  else cView.noalias() = opA * opB;
-}
 
 // GemmInPlace's register tile: kRows rows of C by 32 columns (two Vec16) of accumulators.
 // With AVX-512 that is 16 of the 32 registers; with AVX2 a Vec16 takes two of the 16, so
@@ -145,13 +122,7 @@ void GemmSerial(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bo
     }
     return;
   }
-  if (transA) {
-    if (transB) GemmEigen<true, true>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
-    else GemmEigen<true, false>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
-  } else {
-    if (transB) GemmEigen<false, true>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
-    else GemmEigen<false, false>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
-  }
+  gemm::Blocked(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, accumulate);
 }
 
 void GemmInPlace(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,

@@ -10,7 +10,7 @@
 namespace ldm {
 
 // One buffer per use, so that a kernel can hold several at once.
-enum class Scratch { kColumns, kWeights, kPartialSums, kTransformed, kProducts, kRows, kCount };
+enum class Scratch { kColumns, kWeights, kPartialSums, kTransformed, kProducts, kRows, kGemmA, kGemmB, kCount };
 
 // `floats` floats of this thread's `slot` buffer, starting on a 64-byte cache line (vector
 // stores into it then never straddle two lines). Valid until the next call for that slot.

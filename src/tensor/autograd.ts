@@ -6,8 +6,12 @@
 // walks the graph once in reverse topological order; unless retainGraph is set, each node
 // drops its closure and inputs as soon as it has run, so saved activations become garbage
 // right away and a training loop's memory stays flat. Gradient rules run with recording
-// off: gradients of gradients are not supported (LDM training needs none).
+// off: gradients of gradients are not supported (LDM training needs none). Gradients that
+// die during the walk go back to the buffer pool of memory.ts, and gradients summed for a
+// tensor used several times are summed in place where the engine owns the buffer.
 import type { Tensor } from './tensor.js';
+import { getBackend } from './device.js';
+import { beginBackwardPass, endBackwardPass, ownedByPass, release } from './memory.js';
 import { formatShape, shapesEqual } from './shape.js';
 
 export type BackwardFn = (gradOutput: Tensor) => readonly (Tensor | null)[];
@@ -87,33 +91,105 @@ function reverseTopologicalOrder(roots: readonly Tensor[]): Tensor[] {
 }
 
 /**
+ * The gradients waiting for their tensor's turn in the walk. A gradient tensor may wait for
+ * several tensors at once (a rule can return one tensor for two inputs), so each is counted
+ * per reference; one whose count drops to zero, that the caller did not keep, and whose
+ * buffer the pass owns (memory.ts) is recycled by flush().
+ */
+class PendingGrads {
+  private readonly byTensor = new Map<Tensor, Tensor>();
+  private readonly references = new Map<Tensor, number>();
+  private readonly kept = new Set<Tensor>();
+  private maybeDead: Tensor[] = [];
+
+  /** Adds `grad` to the gradient pending for `tensor`. */
+  accumulate(tensor: Tensor, grad: Tensor): void {
+    const existing = this.byTensor.get(tensor);
+    if (existing === undefined) {
+      this.byTensor.set(tensor, grad);
+      this.count(grad, 1);
+      return;
+    }
+    this.maybeDead.push(grad);
+    if (existing !== grad && this.references.get(existing) === 1 && ownedByPass(existing.data)) {
+      // Only this entry holds `existing`: sum into it (each element is read before it is written).
+      const n = existing.size;
+      getBackend().binary('add', existing.data, grad.data, existing.data, {
+        outShape: [n],
+        aStrides: [1],
+        bStrides: [1],
+      });
+      return;
+    }
+    const sum = existing.add(grad);
+    this.byTensor.set(tensor, sum);
+    this.count(sum, 1);
+    this.count(existing, -1);
+    this.maybeDead.push(existing);
+  }
+
+  /** Removes and returns the gradient pending for `tensor`. */
+  take(tensor: Tensor): Tensor | undefined {
+    const grad = this.byTensor.get(tensor);
+    if (grad === undefined) return undefined;
+    this.byTensor.delete(tensor);
+    this.count(grad, -1);
+    this.maybeDead.push(grad);
+    return grad;
+  }
+
+  /** Marks a gradient as handed to the caller: never recycled. */
+  keep(grad: Tensor): void {
+    this.kept.add(grad);
+  }
+
+  /** Recycles the buffers of the gradients that died since the last flush. */
+  flush(): void {
+    for (const grad of this.maybeDead) {
+      if (!this.references.has(grad) && !this.kept.has(grad) && ownedByPass(grad.data)) release(grad.data);
+    }
+    this.maybeDead = [];
+  }
+
+  private count(grad: Tensor, delta: number): void {
+    const n = (this.references.get(grad) ?? 0) + delta;
+    if (n === 0) this.references.delete(grad);
+    else this.references.set(grad, n);
+  }
+}
+
+/**
  * Propagates gradients from roots; `deliver(tensor, grad)` receives the total gradient of
- * every tensor reached (leaves and intermediates) once it is complete.
+ * every tensor reached (leaves and intermediates) once it is complete, and returns whether it
+ * kept that gradient tensor (which must then not be recycled).
  */
 function propagate(
   roots: readonly Tensor[],
   rootGrads: readonly Tensor[],
   retainGraph: boolean,
   targets: ReadonlySet<Tensor> | null,
-  deliver: (tensor: Tensor, grad: Tensor) => void,
+  deliver: (tensor: Tensor, grad: Tensor) => boolean,
 ): void {
-  const pending = new Map<Tensor, Tensor>();
-  roots.forEach((root, i) => accumulate(pending, root, rootGrads[i]));
+  const pending = new PendingGrads();
+  roots.forEach((root, i) => pending.accumulate(root, rootGrads[i]));
   const order = reverseTopologicalOrder(roots);
   const previousNeeded = neededTensors;
   neededTensors = targets === null ? null : tensorsLeadingTo(order, targets);
+  const enclosingPass = beginBackwardPass();
   try {
     for (const tensor of order) {
-      const grad = pending.get(tensor);
+      const grad = pending.take(tensor);
       if (grad === undefined) continue;
-      pending.delete(tensor);
-      deliver(tensor, grad);
+      if (deliver(tensor, grad)) pending.keep(grad);
       const node = tensor.gradFn;
-      if (node === null || (neededTensors !== null && !neededTensors.has(tensor))) continue;
-      runNode(node, grad, retainGraph, pending);
+      if (node !== null && (neededTensors === null || neededTensors.has(tensor))) {
+        runNode(node, grad, retainGraph, pending);
+      }
+      pending.flush();
     }
   } finally {
     neededTensors = previousNeeded;
+    endBackwardPass(enclosingPass);
   }
 }
 
@@ -127,7 +203,7 @@ function tensorsLeadingTo(order: readonly Tensor[], targets: ReadonlySet<Tensor>
   return leading;
 }
 
-function runNode(node: GradNode, grad: Tensor, retainGraph: boolean, pending: Map<Tensor, Tensor>): void {
+function runNode(node: GradNode, grad: Tensor, retainGraph: boolean, pending: PendingGrads): void {
   if (node.backward === null) {
     throw new Error(
       `backward: the graph through "${node.op}" was already freed by an earlier backward; pass { retainGraph: true } to the first call`,
@@ -142,17 +218,12 @@ function runNode(node: GradNode, grad: Tensor, retainGraph: boolean, pending: Ma
         `backward: "${node.op}" produced a gradient of shape ${formatShape(g.shape)} for an input of shape ${formatShape(input.shape)}`,
       );
     }
-    accumulate(pending, input, g);
+    pending.accumulate(input, g);
   });
   if (!retainGraph) {
     node.backward = null;
     node.inputs = [];
   }
-}
-
-function accumulate(pending: Map<Tensor, Tensor>, tensor: Tensor, grad: Tensor): void {
-  const existing = pending.get(tensor);
-  pending.set(tensor, existing === undefined ? grad : existing.add(grad));
 }
 
 function seedGradients(outputs: readonly Tensor[], gradOutputs: readonly Tensor[] | undefined, op: string): Tensor[] {
@@ -184,8 +255,9 @@ export function backward(output: Tensor, gradOutput?: Tensor, options: BackwardO
   noGrad(() => {
     const seeds = seedGradients([output], gradOutput ? [gradOutput] : undefined, 'backward');
     propagate([output], seeds, options.retainGraph ?? false, null, (tensor, g) => {
-      if (tensor.gradFn !== null) return;
+      if (tensor.gradFn !== null) return false;
       tensor.grad = tensor.grad === null ? g.detach() : tensor.grad.add(g);
+      return true;
     });
   });
 }
@@ -212,7 +284,9 @@ export function grad(
     const wanted = new Set(inputs);
     const found = new Map<Tensor, Tensor>();
     propagate(outs, seeds, options.retainGraph ?? false, wanted, (tensor, g) => {
-      if (wanted.has(tensor)) found.set(tensor, g);
+      if (!wanted.has(tensor)) return false;
+      found.set(tensor, g);
+      return true;
     });
     return inputs.map((input, i) => {
       const g = found.get(input);

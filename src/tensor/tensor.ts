@@ -8,8 +8,10 @@
 // - The only in-place writes are explicit: optimizers updating parameters and loaders
 //   filling them (`copyFrom`), both outside autograd.
 // - Saved activations live only in grad-node closures, which backward() drops as it goes.
+// - Gradients that die inside backward() have their buffers recycled (memory.ts).
 import * as autograd from './autograd.js';
 import type { GradNode } from './autograd.js';
+import { noteWrapped } from './memory.js';
 import { Generator, defaultGenerator } from './random.js';
 import { assertValidShape, formatShape, shapesEqual, sizeOf, type Shape } from './shape.js';
 import * as ew from './ops/elementwise.js';
@@ -38,6 +40,7 @@ export class Tensor {
     }
     this.data = data;
     this.shape = Object.freeze([...shape]);
+    noteWrapped(data);
   }
 
   // ---- creation ----

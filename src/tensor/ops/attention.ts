@@ -1,6 +1,7 @@
 // Scaled dot-product attention as one fused op (flash-attention style kernels).
 import { record } from '../autograd.js';
 import { getBackend } from '../device.js';
+import { allocate } from '../memory.js';
 import { formatShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -31,13 +32,13 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const d = qc / heads;
   const dv = vc / heads;
   const p = { batch, heads, tq, tk, d, dv, scale: options.scale ?? 1 / Math.sqrt(d) };
-  const out = new Tensor(new Float32Array(batch * tq * vc), [batch, tq, vc]);
+  const out = new Tensor(allocate(batch * tq * vc), [batch, tq, vc]);
   const lse = new Float32Array(batch * heads * tq);
   getBackend().attention(q.data, k.data, v.data, out.data, lse, p);
   return record(out, 'attention', [q, k, v], (gy) => {
-    const gq = new Tensor(new Float32Array(q.size), q.shape);
-    const gk = new Tensor(new Float32Array(k.size), k.shape);
-    const gv = new Tensor(new Float32Array(v.size), v.shape);
+    const gq = new Tensor(allocate(q.size), q.shape);
+    const gk = new Tensor(allocate(k.size), k.shape);
+    const gv = new Tensor(allocate(v.size), v.shape);
     getBackend().attentionGrad(q.data, k.data, v.data, out.data, lse, gy.data, gq.data, gk.data, gv.data, p);
     return [gq, gk, gv];
   });

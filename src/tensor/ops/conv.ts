@@ -2,6 +2,7 @@
 import type { Conv2dParams } from '../backend.js';
 import { needsGrad, record } from '../autograd.js';
 import { getBackend } from '../device.js';
+import { allocate } from '../memory.js';
 import { formatShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sum } from './reduce.js';
@@ -82,18 +83,18 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     outH,
     outW,
   };
-  const out = new Tensor(new Float32Array(n * cOut * outH * outW), [n, cOut, outH, outW]);
+  const out = new Tensor(allocate(n * cOut * outH * outW), [n, cOut, outH, outW]);
   getBackend().conv2d(x.data, weight.data, bias?.data ?? null, out.data, p);
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record(out, 'conv2d', inputs, (gy) => {
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
     if (needsGrad(x)) {
-      gx = new Tensor(new Float32Array(x.size), x.shape);
+      gx = new Tensor(allocate(x.size), x.shape);
       getBackend().conv2dGradInput(gy.data, weight.data, gx.data, p);
     }
     if (needsGrad(weight)) {
-      gw = new Tensor(new Float32Array(weight.size), weight.shape);
+      gw = new Tensor(allocate(weight.size), weight.shape);
       getBackend().conv2dGradWeight(x.data, gy.data, gw.data, p);
     }
     const gb = bias !== null && needsGrad(bias) ? sum(gy, [0, 2, 3]) : null;
@@ -115,10 +116,10 @@ export function upsampleNearest(x: Tensor, scale: number | [number, number] = 2)
   }
   const [planes, h, w] = planesOf(x, 'upsampleNearest');
   const shape = [...x.shape.slice(0, -2), h * sh, w * sw];
-  const out = new Tensor(new Float32Array(x.size * sh * sw), shape);
+  const out = new Tensor(allocate(x.size * sh * sw), shape);
   getBackend().upsampleNearest(x.data, out.data, planes, h, w, sh, sw);
   return record(out, 'upsampleNearest', [x], (gy) => {
-    const gx = new Tensor(new Float32Array(x.size), x.shape);
+    const gx = new Tensor(allocate(x.size), x.shape);
     getBackend().upsampleNearestGrad(gy.data, gx.data, planes, h, w, sh, sw);
     return [gx];
   });

@@ -2,6 +2,7 @@
 import type { BinaryOp, UnaryOp } from '../backend.js';
 import { needsGrad, record } from '../autograd.js';
 import { getBackend } from '../device.js';
+import { allocate } from '../memory.js';
 import { broadcastLayout, broadcastShapes, formatShape, shapesEqual, sizeOf, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { expand } from './shape-ops.js';
@@ -11,10 +12,10 @@ export type Scalar = number;
 
 /** y = f(x) for one UnaryOp, with its gradient rule. */
 export function unary(op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor {
-  const out = new Tensor(new Float32Array(x.size), x.shape);
+  const out = new Tensor(allocate(x.size), x.shape);
   getBackend().unary(op, x.data, out.data, p0, p1);
   return record(out, op, [x], (gy) => {
-    const gx = new Tensor(new Float32Array(x.size), x.shape);
+    const gx = new Tensor(allocate(x.size), x.shape);
     getBackend().unaryGrad(op, x.data, out.data, gy.data, gx.data, p0, p1);
     return [gx];
   });
@@ -34,7 +35,7 @@ export function sumToShape(g: Tensor, shape: Shape): Tensor {
 function binaryForward(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const layout = broadcastLayout(a.shape, b.shape, op);
   const shape = broadcastShapes(a.shape, b.shape, op);
-  const out = new Tensor(new Float32Array(sizeOf(shape)), shape);
+  const out = new Tensor(allocate(sizeOf(shape)), shape);
   getBackend().binary(op, a.data, b.data, out.data, layout);
   return out;
 }

@@ -2,6 +2,7 @@
 import type { MatmulParams } from '../backend.js';
 import { needsGrad, record } from '../autograd.js';
 import { getBackend } from '../device.js';
+import { allocate } from '../memory.js';
 import { broadcastShapes, formatShape, shapesEqual, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './elementwise.js';
@@ -9,7 +10,7 @@ import { sum } from './reduce.js';
 import { expand } from './shape-ops.js';
 
 function product(a: Float32Array, b: Float32Array, p: MatmulParams): Float32Array {
-  const out = new Float32Array(p.batch * p.m * p.n);
+  const out = allocate(p.batch * p.m * p.n);
   getBackend().matmul(a, b, out, p);
   return out;
 }
@@ -123,10 +124,13 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     bBatchStride: 0,
   });
   if (bias !== null) {
-    for (let r = 0; r < rows; r++) {
-      const row = r * outFeatures;
-      for (let j = 0; j < outFeatures; j++) data[row + j] += bias.data[j];
-    }
+    // The bias row broadcast over the rows, added in place: every backend reads each element
+    // of `a` before it writes the same element of `out`, so the two may be one buffer.
+    getBackend().binary('add', data, bias.data, data, {
+      outShape: [rows, outFeatures],
+      aStrides: [outFeatures, 1],
+      bStrides: [0, 1],
+    });
   }
   const out = new Tensor(data, [...x.shape.slice(0, -1), outFeatures]);
   const inputs = bias === null ? [x, weight] : [x, weight, bias];

@@ -1,6 +1,7 @@
 // Normalisation layers' functional forms: group, layer and batch normalisation.
 import { record } from '../autograd.js';
 import { getBackend } from '../device.js';
+import { allocate } from '../memory.js';
 import { formatShape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { add, mul, sub, unary } from './elementwise.js';
@@ -26,9 +27,10 @@ function recordNorm(
 ): Tensor {
   const affine = [weight, bias].filter((t): t is Tensor => t !== null);
   return record(out, op, [x, ...affine], (gy) => {
-    const gx = Tensor.zeros(x.shape);
-    const gw = weight ? Tensor.zeros(weight.shape) : null;
-    const gb = bias ? Tensor.zeros(bias.shape) : null;
+    // The kernels overwrite every element of all three.
+    const gx = new Tensor(allocate(x.size), x.shape);
+    const gw = weight ? new Tensor(allocate(weight.size), weight.shape) : null;
+    const gb = bias ? new Tensor(allocate(bias.size), bias.shape) : null;
     kernel(gy.data, gx.data, gw?.data ?? null, gb?.data ?? null);
     return [gx, ...[gw, gb].filter((t): t is Tensor => t !== null)];
   });
@@ -50,7 +52,7 @@ export function groupNorm(
   checkAffine(weight, c, 'groupNorm', 'weight');
   checkAffine(bias, c, 'groupNorm', 'bias');
   const hw = sizeOf(x.shape.slice(2));
-  const out = new Tensor(new Float32Array(x.size), x.shape);
+  const out = new Tensor(allocate(x.size), x.shape);
   const meanBuf = new Float32Array(n * groups);
   const rstd = new Float32Array(n * groups);
   getBackend().groupNorm(
@@ -93,7 +95,7 @@ export function layerNorm(
   const rows = x.size / cols;
   checkAffine(weight, cols, 'layerNorm', 'weight');
   checkAffine(bias, cols, 'layerNorm', 'bias');
-  const out = new Tensor(new Float32Array(x.size), x.shape);
+  const out = new Tensor(allocate(x.size), x.shape);
   const meanBuf = new Float32Array(rows);
   const rstd = new Float32Array(rows);
   getBackend().layerNorm(x.data, weight?.data ?? null, bias?.data ?? null, out.data, meanBuf, rstd, rows, cols, eps);

@@ -3,6 +3,7 @@
 import type { ReduceOp } from '../backend.js';
 import { record } from '../autograd.js';
 import { getBackend } from '../device.js';
+import { allocate } from '../memory.js';
 import { normalizeAxes, normalizeAxis, sizeOf, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { div, eq, mul, sub } from './elementwise.js';
@@ -29,7 +30,7 @@ function reduceRaw(op: ReduceOp, data: Float32Array, shape: Shape, axes: readonl
     const outer = sizeOf(dims.slice(0, first));
     const size = sizeOf(dims.slice(first, last + 1));
     const inner = sizeOf(dims.slice(last + 1));
-    const out = new Float32Array(outer * inner);
+    const out = allocate(outer * inner);
     getBackend().reduce(op, current, out, outer, size, inner);
     for (let d = first; d <= last; d++) dims[d] = 1;
     current = out;
@@ -86,10 +87,10 @@ function softmaxOp(x: Tensor, axis: number, log: boolean): Tensor {
   const outer = sizeOf(x.shape.slice(0, a));
   const size = x.shape[a];
   const inner = sizeOf(x.shape.slice(a + 1));
-  const out = new Tensor(new Float32Array(x.size), x.shape);
+  const out = new Tensor(allocate(x.size), x.shape);
   getBackend().softmax(x.data, out.data, outer, size, inner, log);
   return record(out, op, [x], (gy) => {
-    const gx = new Tensor(new Float32Array(x.size), x.shape);
+    const gx = new Tensor(allocate(x.size), x.shape);
     getBackend().softmaxGrad(out.data, gy.data, gx.data, outer, size, inner, log);
     return [gx];
   });

@@ -4,6 +4,7 @@
 // sharing is safe).
 import { needsGrad, record } from '../autograd.js';
 import { getBackend } from '../device.js';
+import { allocate, allocateZeroed } from '../memory.js';
 import { assertValidShape, formatShape, normalizeAxis, shapesEqual, sizeOf, stridesOf, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './elementwise.js';
@@ -39,7 +40,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   if (axes.every((a, i) => a === i)) return x;
   const shape = axes.map((a) => x.shape[a]);
   const srcStrides = stridesOf(x.shape);
-  const out = new Tensor(new Float32Array(x.size), shape);
+  const out = new Tensor(allocate(x.size), shape);
   getBackend().copyStrided(
     x.data,
     0,
@@ -74,10 +75,10 @@ export function slice(x: Tensor, axis: number, start: number, end = Infinity, st
   const shape = x.shape.map((d, i) => (i === a ? count : d));
   const strides = stridesOf(x.shape);
   const srcStrides = strides.map((st, i) => (i === a ? st * step : st));
-  const out = new Tensor(new Float32Array(sizeOf(shape)), shape);
+  const out = new Tensor(allocate(sizeOf(shape)), shape);
   getBackend().copyStrided(x.data, s * strides[a], srcStrides, out.data, 0, stridesOf(shape), shape);
   return record(out, 'slice', [x], (gy) => {
-    const gx = new Tensor(new Float32Array(x.size), x.shape);
+    const gx = new Tensor(allocateZeroed(x.size), x.shape);
     getBackend().copyStrided(gy.data, 0, stridesOf(shape), gx.data, s * strides[a], srcStrides, shape);
     return [gx];
   });
@@ -96,7 +97,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     }
   }
   const shape = first.shape.map((d, i) => (i === a ? tensors.reduce((s, t) => s + t.shape[a], 0) : d));
-  const out = new Tensor(new Float32Array(sizeOf(shape)), shape);
+  const out = new Tensor(allocate(sizeOf(shape)), shape); // the pieces cover it
   const outStrides = stridesOf(shape);
   const offsets: number[] = [];
   let offset = 0;
@@ -184,7 +185,7 @@ export function expand(x: Tensor, shape: Shape): Tensor {
     if (x.shape[j] === 1) return 0;
     throw new Error(`expand: cannot expand shape ${formatShape(x.shape)} to ${formatShape(shape)}`);
   });
-  const out = new Tensor(new Float32Array(sizeOf(shape)), shape);
+  const out = new Tensor(allocate(sizeOf(shape)), shape);
   getBackend().copyStrided(x.data, 0, srcStrides, out.data, 0, stridesOf(shape), shape);
   return record(out, 'expand', [x], (gy) => [sumToShape(gy, x.shape)]);
 }
