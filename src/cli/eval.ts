@@ -95,6 +95,7 @@ async function run(args: ParsedArgs): Promise<number> {
   const settings = parseSamplerSettings(stringOption(args, 'samplers') ?? 'ddim:50', SAMPLER_NAMES);
   const guidance = numberOption(args, 'guidance') ?? (ldm.nullClass === null ? 1 : 3);
   const progress = new TerminalProgress({ every: 50 });
+  let rowStarted = performance.now();
   const rows = evaluateClassConditional(ldm, classifier, { train: splits.train, test: splits.test }, settings, {
     perClass: countOption(args, 'per-class', 1, NAME),
     guidance,
@@ -108,8 +109,12 @@ async function run(args: ParsedArgs): Promise<number> {
         console.log(formatRow(row));
       }
     },
-    onStep: (done, total) =>
-      progress.step({ step: done, totalSteps: total, values: {}, imagesPerSecond: NaN, etaSeconds: NaN }),
+    onStep: (done, total) => {
+      if (done === 1) rowStarted = performance.now();
+      const seconds = (performance.now() - rowStarted) / 1000;
+      const etaSeconds = done > 1 ? ((total - done) * seconds) / (done - 1) : NaN;
+      progress.step({ step: done, totalSteps: total, values: {}, imagesPerSecond: NaN, etaSeconds });
+    },
   });
   console.log(`\nmodel ${file}, guidance ${guidance}\n`);
   console.log('| images | n | accuracy | Frechet distance | seconds |');
