@@ -14,7 +14,7 @@ import {
 } from './args.js';
 import type { Command } from './command.js';
 import { runWithInterrupt } from './interrupt.js';
-import { defined, readTrainingOptions, rejectFixedOnResume, reportResume } from './training-run.js';
+import { defined, readTrainingOptions, rejectFixedOnResume, reportResume, runOptions } from './training-run.js';
 
 const NAME = 'train-autoencoder';
 const DEFAULT_STEPS = 10000;
@@ -46,15 +46,7 @@ const spec: CommandSpec = {
       value: '<yaml|preset>',
       description: 'Config file (CompVis layout) or preset name',
     },
-    { name: 'data', kind: 'string', value: '<spec>', description: `Training data: ${DATA_SPECS.join(', ')}` },
-    { name: 'out', kind: 'string', value: '<dir>', description: 'Run directory (must not hold a run already)' },
-    {
-      name: 'resume',
-      kind: 'string',
-      value: '<dir|ckpt>',
-      description: 'Continue a run: its directory or a checkpoint',
-    },
-    { name: 'steps', kind: 'integer', value: '<n>', description: `Optimizer steps in all (default ${DEFAULT_STEPS})` },
+    ...runOptions(DEFAULT_STEPS),
     {
       name: 'batch-size',
       kind: 'integer',

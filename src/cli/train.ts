@@ -16,7 +16,7 @@ import {
 import type { Command } from './command.js';
 import { SAMPLER_NAMES } from '../diffusion/index.js';
 import { runWithInterrupt } from './interrupt.js';
-import { defined, readTrainingOptions, rejectFixedOnResume, reportResume } from './training-run.js';
+import { defined, readTrainingOptions, rejectFixedOnResume, reportResume, runOptions } from './training-run.js';
 
 const NAME = 'train';
 const DEFAULT_STEPS = 10000;
@@ -62,15 +62,7 @@ const spec: CommandSpec = {
       value: '<dir|ckpt>',
       description: 'The first stage: a train-autoencoder run directory, checkpoint or weights file',
     },
-    { name: 'data', kind: 'string', value: '<spec>', description: `Training data: ${DATA_SPECS.join(', ')}` },
-    { name: 'out', kind: 'string', value: '<dir>', description: 'Run directory (must not hold a run already)' },
-    {
-      name: 'resume',
-      kind: 'string',
-      value: '<dir|ckpt>',
-      description: 'Continue a run: its directory or a checkpoint',
-    },
-    { name: 'steps', kind: 'integer', value: '<n>', description: `Optimizer steps in all (default ${DEFAULT_STEPS})` },
+    ...runOptions(DEFAULT_STEPS),
     { name: 'batch-size', kind: 'integer', value: '<n>', description: "Batch size (default: the config's)" },
     { name: 'lr', kind: 'number', value: '<x>', description: 'Learning rate (default: scaled base_learning_rate)' },
     {

@@ -2,7 +2,8 @@
 // intervals), the rule that a resumed run takes its arithmetic from the checkpoint, and the
 // resume report.
 import { setNumThreads } from '../tensor/device.js';
-import { countOption, UsageError, type ParsedArgs } from './args.js';
+import { DATA_SPECS } from '../data/spec.js';
+import { countOption, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 
 export interface Intervals {
   steps?: number;
@@ -10,6 +11,21 @@ export interface Intervals {
   sampleEvery?: number;
   logEvery?: number;
   keepCheckpoints?: number;
+}
+
+/** The options naming a run's data, directory, resume point and length, as every trainer takes them. */
+export function runOptions(defaultSteps: number): OptionSpec[] {
+  return [
+    { name: 'data', kind: 'string', value: '<spec>', description: `Training data: ${DATA_SPECS.join(', ')}` },
+    { name: 'out', kind: 'string', value: '<dir>', description: 'Run directory (must not hold a run already)' },
+    {
+      name: 'resume',
+      kind: 'string',
+      value: '<dir|ckpt>',
+      description: 'Continue a run: its directory or a checkpoint',
+    },
+    { name: 'steps', kind: 'integer', value: '<n>', description: `Optimizer steps in all (default ${defaultSteps})` },
+  ];
 }
 
 /** Applies --threads and reads the schedule options common to every trainer. */
