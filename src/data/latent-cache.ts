@@ -121,12 +121,23 @@ export function saveLatentCache(file: string, cache: LatentCacheContents): void 
   });
 }
 
-export function loadLatentCache(file: string): LatentCacheContents {
+/** What a cache file was made from, read from its header only (the values stay on disk). */
+export function latentCacheSource(file: string): { data: string; firstStage: string; flip: boolean } {
+  const meta = cacheMetadata(file);
+  return { ...(JSON.parse(meta.source) as { data: string; firstStage: string }), flip: meta.flip === 'true' };
+}
+
+function cacheMetadata(file: string): Record<string, string> {
   if (!fs.existsSync(file)) throw new Error(`latent cache ${file} does not exist`);
   const opened = SafetensorsFile.open(file);
   const meta = opened.metadata;
   opened.close();
   if (meta.format !== FORMAT) throw new Error(`${file} is not a latent cache (format "${meta.format ?? 'none'}")`);
+  return meta;
+}
+
+export function loadLatentCache(file: string): LatentCacheContents {
+  const meta = cacheMetadata(file);
   const tensors = readSafetensors(file);
   const labels = tensors.get('labels');
   return {

@@ -10,7 +10,7 @@ import { classifierAccuracy, frechetDistance, imageFeatures, type ImageClassifie
 import type { LatentDiffusion } from '../models/ldm/latent-diffusion.js';
 import { datasetImages } from '../train/training-data.js';
 import { concat } from '../tensor/ops/shape-ops.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import { classGridLabels, generate } from './generate.js';
 
 export interface SamplerSetting {
@@ -84,7 +84,7 @@ export function evaluateClassConditional(
   };
   measure('held-out real images', () => {
     if (data.test.length < count) throw new Error(`the held-out split has ${data.test.length} images; ${count} needed`);
-    return { images: firstImages(data.test, count), labels: firstLabels(data.test, count) };
+    return firstLabelledImages(data.test, count);
   });
   for (const { sampler, steps } of settings) {
     const labels = classGridLabels(classes, perClass);
@@ -113,10 +113,17 @@ function firstImages(dataset: Dataset, count: number): Tensor {
   return batches.length === 1 ? batches[0] : concat(batches, 0);
 }
 
-function firstLabels(dataset: Dataset, count: number): number[] {
-  return Array.from({ length: Math.min(count, dataset.length) }, (_, i) => {
-    const label = dataset.get(i).label;
+/** The first `count` images of a labelled dataset with their labels, each example read once. */
+function firstLabelledImages(dataset: Dataset, count: number): { images: Tensor; labels: number[] } {
+  const { channels, size } = dataset;
+  const plane = channels * size * size;
+  const values = new Float32Array(count * plane);
+  const labels: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const { image, label } = dataset.get(i);
     if (label === undefined) throw new Error(`${dataset.name} has no labels`);
-    return label;
-  });
+    values.set(image, i * plane);
+    labels.push(label);
+  }
+  return { images: new Tensor(values, [count, channels, size, size]), labels };
 }

@@ -3,7 +3,7 @@
 // defaults; and resuming a run from a checkpoint.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildLatentCache, loadLatentCache, saveLatentCache } from '../data/latent-cache.js';
+import { buildLatentCache, latentCacheSource, saveLatentCache } from '../data/latent-cache.js';
 import { readCompVisConfig } from '../io/config.js';
 import { readLdmConfig, type LdmTrainingConfig } from '../models/ldm/config.js';
 import { ldmFromConfig } from '../models/ldm/checkpoint.js';
@@ -140,13 +140,13 @@ function prepareLatentCache(
   progress: ProgressSink,
 ): void {
   if (fs.existsSync(file)) {
-    const cache = loadLatentCache(file);
-    if (cache.source.data === data && cache.source.firstStage === firstStageFile && cache.flip === flip) {
-      progress.message(`latent cache ${file}: ${cache.count} images (reused)`);
+    const source = latentCacheSource(file);
+    if (source.data === data && source.firstStage === firstStageFile && source.flip === flip) {
+      progress.message(`latent cache ${file}: reused`);
       return;
     }
     throw new Error(
-      `${file} holds latents of ${cache.source.data} by ${cache.source.firstStage}${cache.flip ? ' with flips' : ''}; ` +
+      `${file} holds latents of ${source.data} by ${source.firstStage}${source.flip ? ' with flips' : ''}; ` +
         'remove it or choose another --latents',
     );
   }
