@@ -81,21 +81,8 @@ describe('ldm train / sample / generate / eval', () => {
   });
 
   test('sample writes a grid with its settings in the PNG text chunks, or one file per image', async () => {
-    const grid = await ldm([
-      'sample',
-      '--model',
-      run,
-      '--n',
-      '4',
-      '--class',
-      '1',
-      '--steps',
-      '3',
-      '--seed',
-      '9',
-      '-o',
-      'grid.png',
-    ]);
+    const args = ['sample', '--model', run, '--n', '4', '--class', '1', '--steps', '3', '--seed', '9'];
+    const grid = await ldm([...args, '-o', 'grid.png']);
     assert.equal(grid.code, 0, grid.stderr);
     const { shape, text } = png(path.join(dir, 'grid.png'));
     assert.deepEqual(shape, [3, 18 + 2, 4 * 18 + 2]);
@@ -105,21 +92,7 @@ describe('ldm train / sample / generate / eval', () => {
     assert.equal(text.class, '1');
     assert.equal(text.guidance, '3');
     assert.match(text.model, /ema\.safetensors$/);
-    const again = await ldm([
-      'sample',
-      '--model',
-      run,
-      '--n',
-      '4',
-      '--class',
-      '1',
-      '--steps',
-      '3',
-      '--seed',
-      '9',
-      '-o',
-      'grid2.png',
-    ]);
+    const again = await ldm([...args, '-o', 'grid2.png']);
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual(
       decodeImage(fs.readFileSync(path.join(dir, 'grid2.png'))).data,
