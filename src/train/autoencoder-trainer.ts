@@ -48,6 +48,7 @@ import {
   type FirstStagePair,
   type ResumeOptions,
 } from './autoencoder-setup.js';
+import { generatorStates, restoreGenerators } from './generator-states.js';
 import { checkpointName, readLastPointer, resolveCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { silentProgress, type ProgressSink } from './progress.js';
 import { RunLog } from './run-log.js';
@@ -165,11 +166,7 @@ export class AutoencoderTrainer {
     const outDir = options.outDir ?? path.dirname(path.dirname(dir));
     const trainer = new AutoencoderTrainer(config, data, settings, outDir, options.progress ?? silentProgress);
     restoreAutoencoderCheckpoint(dir, trainer);
-    for (const [name, generator] of Object.entries(trainer.generators)) {
-      const saved = state.generators[name];
-      if (saved === undefined) throw new Error(`${dir}: trainer state lacks the ${name} generator`);
-      generator.setState(saved);
-    }
+    restoreGenerators(trainer.generators, state.generators, dir);
     trainer.step = state.step;
     trainer.epoch = state.epoch;
     trainer.batch = state.batch;
@@ -305,7 +302,7 @@ export class AutoencoderTrainer {
       step: this.step,
       epoch: this.epoch,
       batch: this.batch,
-      generators: Object.fromEntries(Object.entries(this.generators).map(([name, g]) => [name, g.getState()])),
+      generators: generatorStates(this.generators),
       settings: this.settings,
       config: autoencoderConfigToObject(this.config),
       metrics: this.metrics,

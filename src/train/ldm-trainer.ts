@@ -18,6 +18,7 @@ import { lambdaLinearSchedule, type LRSchedule } from '../optim/lr-schedule.js';
 import { classGridLabels, generate } from '../pipelines/generate.js';
 import { Generator } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
+import { generatorStates, restoreGenerators } from './generator-states.js';
 import { checkpointName, writeCheckpoint } from './checkpoint.js';
 import { LDM_TRAINER_FORMAT, ldmCheckpointFiles, type LdmRunSettings, type LdmTrainerState } from './ldm-checkpoint.js';
 import { ldmConfigToObject } from './ldm-config.js';
@@ -88,11 +89,7 @@ export class LdmTrainer {
     this.step = state.step;
     this.epoch = state.epoch;
     this.batch = state.batch;
-    for (const [name, generator] of Object.entries(this.generators)) {
-      const saved = state.generators[name];
-      if (saved === undefined) throw new Error(`trainer state lacks the ${name} generator`);
-      generator.setState(saved);
-    }
+    restoreGenerators(this.generators, state.generators, this.outDir);
   }
 
   async run({ signal }: { signal?: AbortSignal } = {}): Promise<LdmTrainResult> {
@@ -212,7 +209,7 @@ export class LdmTrainer {
       step: this.step,
       epoch: this.epoch,
       batch: this.batch,
-      generators: Object.fromEntries(Object.entries(this.generators).map(([name, g]) => [name, g.getState()])),
+      generators: generatorStates(this.generators),
       settings: this.settings,
       config: ldmConfigToObject(this.config, this.ldm),
       scaleFactor: this.ldm.scaleFactor,
