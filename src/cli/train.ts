@@ -48,7 +48,8 @@ const spec: CommandSpec = {
       'afresh at each use). AdamW at lr = base_learning_rate x batch size unless --lr is given; an EMA of the ' +
       "U-Net (decay 0.9999, LitEma warm-up) when the config's use_ema (default). Class-conditional models train " +
       'with the condition dropped to the null class at the rate ucg_rate of the config, for classifier-free ' +
-      'guidance. Presets: cpu/mnist-class-f4, ... (configs/ldm/README.md). Data: ' +
+      'guidance. A config whose first_stage_config is IdentityFirstStage trains in pixel space (f = 1) and ' +
+      'takes no --autoencoder. Presets: cpu/mnist-class-f4, ... (configs/ldm/README.md). Data: ' +
       `${DATA_SPECS.join(', ')}.`,
     'Outputs under --out: checkpoints/step-NNNNNN/ (model.safetensors, ema.safetensors, optimizer.safetensors, ' +
       'trainer.json), last, log.jsonl, samples/step-NNNNNN.png (one row per class, DDIM). Ctrl-C saves a ' +
@@ -60,7 +61,7 @@ const spec: CommandSpec = {
       name: 'autoencoder',
       kind: 'string',
       value: '<dir|ckpt>',
-      description: 'The first stage: a train-autoencoder run directory, checkpoint or weights file',
+      description: 'The first stage: a train-autoencoder run, checkpoint or weights (none for pixel space)',
     },
     ...runOptions(DEFAULT_STEPS),
     { name: 'batch-size', kind: 'integer', value: '<n>', description: "Batch size (default: the config's)" },
@@ -124,6 +125,12 @@ const spec: CommandSpec = {
       description: 'Steps between log records and plain progress lines (default 10)',
     },
     { name: 'keep-checkpoints', kind: 'integer', value: '<n>', description: 'Keep only the newest n checkpoints' },
+    {
+      name: 'time-limit',
+      kind: 'number',
+      value: '<minutes>',
+      description: 'Stop after this much training time (previews and checkpoints not counted) and save',
+    },
     { name: 'threads', kind: 'integer', value: '<n>', description: 'Compute threads (default: all cores)' },
   ],
   positionals: { min: 0, max: 0, name: '' },
@@ -151,7 +158,7 @@ async function run(args: ParsedArgs): Promise<number> {
     });
     trainer = createLdmTrainer({
       config,
-      autoencoder: requireOption(args, 'autoencoder', NAME),
+      autoencoder: stringOption(args, 'autoencoder'),
       data: requireOption(args, 'data', NAME),
       outDir: requireOption(args, 'out', NAME),
       steps: intervals.steps ?? DEFAULT_STEPS,
@@ -173,7 +180,11 @@ async function run(args: ParsedArgs): Promise<number> {
         `lr ${settings.learningRate}, scale_factor ${ldm.scaleFactor.toPrecision(6)}, into ${trainer.outDir}`,
     );
   }
-  const result = await runWithInterrupt(progress, (signal) => trainer.run({ signal }));
+  const minutes = numberOption(args, 'time-limit');
+  if (minutes !== undefined && !(minutes > 0))
+    throw new Error(`ldm ${NAME}: --time-limit must be > 0 minutes, got ${minutes}`);
+  const timeLimitSeconds = minutes === undefined ? undefined : minutes * 60;
+  const result = await runWithInterrupt(progress, (signal) => trainer.run({ signal, timeLimitSeconds }));
   if (result.reason === 'interrupted') {
     console.log(`resume with: ldm ${NAME} --resume ${trainer.outDir}`);
     return 130;

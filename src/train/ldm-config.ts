@@ -20,8 +20,20 @@ export function resolveLdmConfig(fileOrPreset: string): LdmTrainingConfig {
  * (weights inside the file, so no ckpt_path), and `scale_factor` the value in use.
  */
 export function ldmConfigToObject(config: LdmTrainingConfig, ldm: LatentDiffusion): ConfigObject {
-  const { model, data, lightning } = config.file;
+  const { model } = config.file;
   const stage = ldm.firstStageModel;
+  if (stage.kind === 'identity') {
+    const params: ConfigObject = {
+      ...model.params,
+      scale_factor: ldm.scaleFactor,
+      scale_by_std: false,
+      ckpt_path: null,
+    };
+    return storedConfig(config, {
+      ...params,
+      first_stage_config: { target: 'ldm.models.autoencoder.IdentityFirstStage' },
+    });
+  }
   const ddconfig = { ...stage.options.ddconfig } as unknown as ConfigObject;
   const stageParams: ConfigObject =
     stage.kind === 'kl'
@@ -32,7 +44,7 @@ export function ldmConfigToObject(config: LdmTrainingConfig, ldm: LatentDiffusio
           ddconfig,
           lossconfig: { target: 'torch.nn.Identity' },
         };
-  const params: ConfigObject = {
+  return storedConfig(config, {
     ...model.params,
     scale_factor: ldm.scaleFactor,
     scale_by_std: false,
@@ -41,7 +53,11 @@ export function ldmConfigToObject(config: LdmTrainingConfig, ldm: LatentDiffusio
       target: stage.kind === 'kl' ? 'ldm.models.autoencoder.AutoencoderKL' : 'ldm.models.autoencoder.VQModelInterface',
       params: stageParams,
     },
-  };
+  });
+}
+
+function storedConfig(config: LdmTrainingConfig, params: ConfigObject): ConfigObject {
+  const { model, data, lightning } = config.file;
   const out: ConfigObject = { model: { base_learning_rate: model.base_learning_rate, target: model.target, params } };
   if (data !== null) out.data = { target: data.target, params: { ...data.params } };
   if (lightning !== null) out.lightning = lightning;

@@ -7,7 +7,8 @@ import { buildLatentCache, latentCacheSource, saveLatentCache } from '../data/la
 import { readCompVisConfig } from '../io/config.js';
 import { readLdmConfig, type LdmTrainingConfig } from '../models/ldm/config.js';
 import { ldmFromConfig } from '../models/ldm/checkpoint.js';
-import type { LatentDiffusion } from '../models/ldm/latent-diffusion.js';
+import type { FirstStage, LatentDiffusion } from '../models/ldm/latent-diffusion.js';
+import { IdentityFirstStage } from '../models/autoencoder/identity-first-stage.js';
 import { noGrad } from '../tensor/autograd.js';
 import { Generator } from '../tensor/random.js';
 import { loadFirstStageModel } from './autoencoder-tools.js';
@@ -23,11 +24,16 @@ import { silentProgress, type ProgressSink } from './progress.js';
 import { openTrainingData } from './training-data.js';
 
 export const LATENT_CACHE_FILE = 'latents.safetensors';
+/** What a pixel-space run records as its autoencoder. */
+const IDENTITY_FIRST_STAGE = 'identity';
 
 export interface LdmTrainerOptions {
   config: LdmTrainingConfig;
-  /** The first stage: a run directory, checkpoint directory or weights file of train-autoencoder. */
-  autoencoder: string;
+  /**
+   * The first stage: a run directory, checkpoint directory or weights file of train-autoencoder;
+   * none for a pixel-space config (first_stage_config IdentityFirstStage).
+   */
+  autoencoder?: string;
   /** Data spec: mnist, fashion-mnist, emoji, folder:<path>. */
   data: string;
   outDir: string;
@@ -74,7 +80,7 @@ export function createLdmTrainer(options: LdmTrainerOptions): LdmTrainer {
     );
   }
   const seed = options.seed ?? 0;
-  const firstStage = loadFirstStageModel(options.autoencoder);
+  const firstStage = openFirstStage(config, options.autoencoder);
   const ldm = ldmFromConfig(config.model, firstStage.model, new Generator(seed));
   const randomFlip = options.randomFlip ?? false;
   fs.mkdirSync(outDir, { recursive: true });
@@ -128,6 +134,22 @@ export function resumeLdmTrainer(location: string, options: LdmResumeOptions = {
   restoreLdmCheckpoint(dir, { ldm, optimizer: trainer.optimizer, ema: trainer.ema });
   trainer.restorePosition(state);
   return trainer;
+}
+
+/** The frozen first stage: the autoencoder given, or the identity of a pixel-space config. */
+function openFirstStage(
+  config: LdmTrainingConfig,
+  autoencoder: string | undefined,
+): { model: FirstStage; file: string } {
+  const { params } = config.model;
+  if (config.model.firstStage === 'identity') {
+    if (autoencoder !== undefined) {
+      throw new Error(`${config.source} is a pixel-space model (IdentityFirstStage); it takes no autoencoder`);
+    }
+    return { model: new IdentityFirstStage(params.channels, params.image_size), file: IDENTITY_FIRST_STAGE };
+  }
+  if (autoencoder === undefined) throw new Error('ldm train: give the first stage with --autoencoder <dir|ckpt>');
+  return loadFirstStageModel(autoencoder);
 }
 
 /** Loads the cache at `file` when it was made from the same data and first stage, or builds and saves it. */

@@ -39,7 +39,7 @@ export interface LdmStepResult {
 
 export interface LdmTrainResult {
   step: number;
-  reason: 'finished' | 'interrupted';
+  reason: 'finished' | 'interrupted' | 'time-limit';
   checkpoint: string | null;
 }
 
@@ -92,7 +92,14 @@ export class LdmTrainer {
     restoreGenerators(this.generators, state.generators, this.outDir);
   }
 
-  async run({ signal }: { signal?: AbortSignal } = {}): Promise<LdmTrainResult> {
+  /**
+   * Trains up to settings.steps. With `timeLimitSeconds`, stops once this call's training steps
+   * (previews and checkpoints not counted) have taken that long, and saves a checkpoint.
+   */
+  async run({
+    signal,
+    timeLimitSeconds,
+  }: { signal?: AbortSignal; timeLimitSeconds?: number } = {}): Promise<LdmTrainResult> {
     const { steps, logEvery, sampleEvery, checkpointEvery } = this.settings;
     this.log.write({
       event: 'start',
@@ -105,12 +112,20 @@ export class LdmTrainer {
     });
     let checkpoint: string | null = null;
     try {
+      let reason: LdmTrainResult['reason'] = 'finished';
       while (this.step < steps) {
         if (signal?.aborted === true) {
           checkpoint = this.saveCheckpoint();
           this.progress.message(`interrupted at step ${this.step}; checkpoint saved to ${checkpoint}`);
-          this.log.write({ event: 'end', step: this.step, reason: 'interrupted' });
+          this.log.write({ event: 'end', step: this.step, reason: 'interrupted', ...this.throughput() });
           return { step: this.step, reason: 'interrupted', checkpoint };
+        }
+        if (timeLimitSeconds !== undefined && this.session.seconds >= timeLimitSeconds) {
+          reason = 'time-limit';
+          this.progress.message(
+            `time limit reached at step ${this.step} (${this.session.seconds.toFixed(0)} s of training)`,
+          );
+          break;
         }
         const result = this.trainStep();
         this.report(result);
@@ -131,8 +146,8 @@ export class LdmTrainer {
       }
       if (sampleEvery === 0 || this.step % sampleEvery !== 0) this.savePreview();
       checkpoint = this.saveCheckpoint();
-      this.log.write({ event: 'end', step: this.step, reason: 'finished' });
-      return { step: this.step, reason: 'finished', checkpoint };
+      this.log.write({ event: 'end', step: this.step, reason, ...this.throughput() });
+      return { step: this.step, reason, checkpoint };
     } finally {
       this.progress.close();
     }
@@ -245,6 +260,12 @@ export class LdmTrainer {
     const mean = sum / data.length;
     // Unbiased, as torch.std.
     return Math.sqrt((sumSquares - data.length * mean * mean) / (data.length - 1));
+  }
+
+  /** This call's training time and speed, for the end record. */
+  private throughput(): { train_seconds: number; samples_per_second: number } {
+    const { seconds, samples } = this.session;
+    return { train_seconds: seconds, samples_per_second: seconds > 0 ? samples / seconds : 0 };
   }
 
   private currentLr(): number {

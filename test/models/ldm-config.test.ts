@@ -30,8 +30,10 @@ describe('LDM config', () => {
     assert.equal(model.params.channels, 4);
     assert.equal(model.params.beta_schedule, 'linear');
     assert.equal(model.unet.params.model_channels, 256);
-    assert.equal(model.firstStage?.kind, 'vq');
-    assert.equal(model.firstStage?.params.n_embed, 16384);
+    const firstStage = model.firstStage;
+    assert.ok(firstStage !== null && firstStage !== 'identity');
+    assert.equal(firstStage.kind, 'vq');
+    assert.equal(firstStage.params.n_embed, 16384);
     assert.deepEqual(model.condStage, {
       kind: 'class',
       target: 'ldm.modules.encoders.modules.ClassEmbedder',

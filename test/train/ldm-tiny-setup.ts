@@ -21,10 +21,19 @@ export interface TinyLdmOptions {
   classes?: number | null;
   ucgRate?: number;
   scaleByStd?: boolean;
+  /** A pixel-space model (IdentityFirstStage) on 8 x 8 RGB images instead of the tiny autoencoder's latents. */
+  pixel?: boolean;
 }
 
 /** A CompVis-layout LDM config of a tiny U-Net over the tiny autoencoder's 2 x 8 x 8 latents. */
-export function tinyLdmYaml({ classes = 2, ucgRate = 0.2, scaleByStd = true }: TinyLdmOptions = {}): string {
+export function tinyLdmYaml({
+  classes = 2,
+  ucgRate = 0.2,
+  scaleByStd = true,
+  pixel = false,
+}: TinyLdmOptions = {}): string {
+  const channels = pixel ? 3 : 2;
+  const firstStage = pixel ? '    first_stage_config:\n      target: ldm.models.autoencoder.IdentityFirstStage\n' : '';
   const conditional = classes !== null;
   const cond = conditional
     ? `    conditioning_key: crossattn
@@ -51,14 +60,14 @@ export function tinyLdmYaml({ classes = 2, ucgRate = 0.2, scaleByStd = true }: T
     linear_end: 0.0195
     timesteps: 100
     image_size: 8
-    channels: 2
+    channels: ${channels}
     scale_by_std: ${scaleByStd}
-${cond}    unet_config:
+${firstStage}${cond}    unet_config:
       target: ldm.modules.diffusionmodules.openaimodel.UNetModel
       params:
         image_size: 8
-        in_channels: 2
-        out_channels: 2
+        in_channels: ${channels}
+        out_channels: ${channels}
         model_channels: 32
         attention_resolutions: [1]
         num_res_blocks: 1

@@ -178,4 +178,30 @@ describe('LdmTrainer', () => {
     await done.run();
     assert.throws(() => create('occupied', 1), /already holds a training run/);
   });
+
+  test('trains a pixel-space model (IdentityFirstStage) without an autoencoder, and stops at a time limit', async () => {
+    const config = loadLdmConfig(writeTinyLdmConfig(dir, 'tiny-pixel.yaml', { pixel: true, scaleByStd: false }));
+    const outDir = path.join(dir, 'pixel');
+    const options = { config, data, outDir, steps: 1000, checkpointEvery: 0, sampleEvery: 0, preview: { steps: 2 } };
+    assert.throws(() => createLdmTrainer({ ...options, autoencoder }), /pixel-space model .* takes no autoencoder/);
+    const trainer = createLdmTrainer(options);
+    assert.deepEqual(trainer.ldm.latentShape, [3, 8, 8]);
+    const cache = loadLatentCache(path.join(outDir, 'latents.safetensors'));
+    const first = parseDataSpec(data, { size: 8, channels: 3, split: 'train' }).get(0).image;
+    assert.deepEqual(cache.values.subarray(0, first.length), first);
+    const result = await trainer.run({ timeLimitSeconds: 0.3 });
+    assert.equal(result.reason, 'time-limit');
+    assert.ok(result.step > 0 && result.step < 1000);
+    const end = fs
+      .readFileSync(path.join(outDir, 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((record) => record.event === 'end');
+    assert.equal(end?.reason, 'time-limit');
+    assert.ok((end?.samples_per_second as number) > 0);
+    const { ldm } = loadLdmWeights(ldmWeightsFile(outDir));
+    assert.equal(ldm.firstStageModel.kind, 'identity');
+    assert.deepEqual(generate(ldm, { n: 2, labels: [0, 1], steps: 2, seed: 1 }).shape, [2, 3, 8, 8]);
+  });
 });

@@ -8,6 +8,7 @@ import { SafetensorsFile, readSafetensors, type TensorRecord } from '../../io/sa
 import type { StateDictInput, TensorData } from '../../nn/module.js';
 import type { Generator } from '../../tensor/random.js';
 import { autoencoderFromConfig } from '../autoencoder/checkpoint.js';
+import { IdentityFirstStage } from '../autoencoder/identity-first-stage.js';
 import { readLdmConfig, type LdmConfig, type LdmTrainingConfig } from './config.js';
 import { LatentDiffusion, type FirstStage } from './latent-diffusion.js';
 
@@ -38,7 +39,10 @@ export function ldmFromConfig(config: LdmConfig, firstStage?: FirstStage, genera
     if (config.firstStage === null) {
       throw new Error('ldmFromConfig: the config has no first_stage_config; give the first-stage model');
     }
-    stage = autoencoderFromConfig(config.firstStage, generator);
+    stage =
+      config.firstStage === 'identity'
+        ? new IdentityFirstStage(config.params.channels, config.params.image_size)
+        : autoencoderFromConfig(config.firstStage, generator);
   }
   return new LatentDiffusion(config, stage, generator);
 }

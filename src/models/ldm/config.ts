@@ -177,8 +177,11 @@ export interface LdmConfig {
   target: string;
   params: LdmParams;
   unet: TargetNode;
-  /** Null when the first stage comes from elsewhere (e.g. `ldm train --autoencoder`). */
-  firstStage: AutoencoderConfig | null;
+  /**
+   * Null when the first stage comes from elsewhere (e.g. `ldm train --autoencoder`); 'identity' for
+   * a pixel-space model (CompVis IdentityFirstStage).
+   */
+  firstStage: AutoencoderConfig | 'identity' | null;
   condStage: CondStageConfig;
   conditioningKey: ConditioningKey;
 }
@@ -223,10 +226,7 @@ export function readLdmNode(raw: { target: string; params: ConfigObject }, place
   const unet = readTargetNode(params.unet_config, at('unet_config'));
   if (targetClass(unet.target) !== 'UNetModel')
     throw new ConfigError(at('unet_config'), `target "${unet.target}" is not a UNetModel`);
-  const firstStage =
-    params.first_stage_config === null
-      ? null
-      : readAutoencoderNode(params.first_stage_config, at('first_stage_config'));
+  const firstStage = readFirstStage(params.first_stage_config, at('first_stage_config'));
   const condStage = readCondStage(params.cond_stage_config, at('cond_stage_config'));
   const conditioningKey = params.conditioning_key as ConditioningKey;
   if (condStage.kind !== 'unconditional' && conditioningKey === null) {
@@ -236,6 +236,12 @@ export function readLdmNode(raw: { target: string; params: ConfigObject }, place
     );
   }
   return { target: raw.target, params, unet, firstStage, condStage, conditioningKey };
+}
+
+function readFirstStage(raw: ConfigObject | null, place: ConfigPlace): AutoencoderConfig | 'identity' | null {
+  if (raw === null) return null;
+  if (typeof raw.target === 'string' && targetClass(raw.target) === 'IdentityFirstStage') return 'identity';
+  return readAutoencoderNode(raw, place);
 }
 
 function readCondStage(raw: ConfigObject | string | null, place: ConfigPlace): CondStageConfig {

@@ -3,6 +3,7 @@
 // scale_factor * z. Submodule names are the CompVis ones, so that a checkpoint's
 // `model.diffusion_model.*`, `first_stage_model.*` and `cond_stage_model.*` keys load as they are.
 import type { AutoencoderKL } from '../autoencoder/autoencoder-kl.js';
+import type { IdentityFirstStage } from '../autoencoder/identity-first-stage.js';
 import type { VQModel } from '../autoencoder/vq-model.js';
 import { Module } from '../../nn/module.js';
 import { noGrad } from '../../tensor/autograd.js';
@@ -63,7 +64,7 @@ export class DiffusionWrapper extends Module {
   }
 }
 
-export type FirstStage = AutoencoderKL | VQModel;
+export type FirstStage = AutoencoderKL | VQModel | IdentityFirstStage;
 
 export class LatentDiffusion extends Module {
   readonly model: DiffusionWrapper;
