@@ -2,3 +2,17 @@
 export { ClassEmbedder, CLASS_EMBEDDER_DEFAULTS, type ClassEmbedderParams } from './class-embedder.js';
 export { SpatialRescaler, SPATIAL_RESCALER_DEFAULTS, type SpatialRescalerParams } from './spatial-rescaler.js';
 export { interpolate, resamplingMatrix, INTERPOLATION_MODES, type InterpolationMode } from './interpolate.js';
+export {
+  BERTEmbedder,
+  BERT_EMBEDDER_DEFAULTS,
+  TransformerEmbedder,
+  TRANSFORMER_EMBEDDER_DEFAULTS,
+  type BertEmbedderParams,
+  type TransformerEmbedderParams,
+} from './bert-embedder.js';
+export {
+  TransformerWrapper,
+  TransformerEncoder,
+  type TransformerEncoderOptions,
+  type TransformerWrapperOptions,
+} from './text-transformer.js';
