@@ -16,3 +16,14 @@ export {
   type TransformerEncoderOptions,
   type TransformerWrapperOptions,
 } from './text-transformer.js';
+// Text: the tokenizer contract and BERT's WordPiece tokenizer (vocab.txt or trained on captions).
+export type { TextTokenizer, TokenizerJSON } from './tokenizer.js';
+export {
+  WordPieceTokenizer,
+  WORDPIECE_DEFAULTS,
+  SPECIAL_TOKENS,
+  bertWords,
+  type WordPieceSettings,
+  type WordPieceJSON,
+  type WordPieceTrainOptions,
+} from './wordpiece-tokenizer.js';
