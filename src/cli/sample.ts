@@ -7,6 +7,7 @@ import { SAMPLER_NAMES, type SamplerName } from '../diffusion/index.js';
 import { saveImage } from '../io/image.js';
 import { packageRoot } from '../io/package-files.js';
 import { loadLdmWeights } from '../models/ldm/checkpoint.js';
+import { WordPieceTokenizer } from '../models/encoders/wordpiece-tokenizer.js';
 import { classGridLabels, DEFAULT_SAMPLER, DEFAULT_STEPS, generate } from '../pipelines/generate.js';
 import { setNumThreads } from '../tensor/device.js';
 import { ldmWeightsFile } from '../train/ldm-checkpoint.js';
@@ -35,6 +36,19 @@ const SAMPLING_OPTIONS: OptionSpec[] = [
     description: 'Images to make (default 16; with --class: 1 for generate)',
   },
   { name: 'class', kind: 'integer', value: '<k>', description: 'Class of every image (class-conditional models)' },
+  { name: 'prompt', kind: 'string', value: '<text>', description: 'Prompt of every image (text-to-image models)' },
+  {
+    name: 'negative-prompt',
+    kind: 'string',
+    value: '<text>',
+    description: 'What guidance steers away from (text models; default the empty caption)',
+  },
+  {
+    name: 'vocab',
+    kind: 'string',
+    value: '<vocab.txt>',
+    description: "A BERT vocab.txt for text models whose file carries no tokenizer (e.g. CompVis')",
+  },
   {
     name: 'sampler',
     kind: 'string',
@@ -81,7 +95,20 @@ async function runSampling(
   const threads = countOption(args, 'threads', 1, command);
   if (threads !== undefined) setNumThreads(threads);
   const file = ldmWeightsFile(modelLocation, stringOption(args, 'weights') as 'auto' | undefined);
-  const { ldm } = loadLdmWeights(file);
+  const vocab = stringOption(args, 'vocab');
+  const tokenizer = vocab === undefined ? undefined : WordPieceTokenizer.fromVocab(readVocab(vocab, command));
+  const { ldm } = loadLdmWeights(file, { tokenizer });
+  const prompt = stringOption(args, 'prompt') ?? args.positionals[0];
+  const negativePrompt = stringOption(args, 'negative-prompt');
+  if (ldm.textEncoder !== null) {
+    if (prompt === undefined) throw new UsageError(`${command}: ${file} is a text-to-image model; give a prompt`);
+    if (ldm.textEncoder.tokenizer === null) {
+      throw new UsageError(`${command}: ${file} carries no tokenizer; give its vocabulary with --vocab <vocab.txt>`);
+    }
+  } else if (prompt !== undefined || negativePrompt !== undefined) {
+    const kind = ldm.numClasses === null ? 'unconditional' : 'class-conditional (use --class)';
+    throw new UsageError(`${command}: ${file} is ${kind}; it takes no prompt`);
+  }
   const classes = ldm.numClasses;
   const classLabel = countOption(args, 'class', 0, command);
   if (classLabel !== undefined && classes === null) {
@@ -101,8 +128,8 @@ async function runSampling(
   const sampler = (stringOption(args, 'sampler') ?? DEFAULT_SAMPLER) as SamplerName;
   const steps = countOption(args, 'steps', 1, command) ?? DEFAULT_STEPS;
   const eta = numberOption(args, 'eta') ?? 0;
-  const guidance = numberOption(args, 'guidance') ?? (ldm.nullClass === null ? 1 : 3);
-  if (guidance !== 1 && ldm.nullClass === null) {
+  const guidance = numberOption(args, 'guidance') ?? (ldm.supportsGuidance ? 3 : 1);
+  if (guidance !== 1 && !ldm.supportsGuidance) {
     throw new UsageError(
       `${command}: ${file} was not trained for classifier-free guidance (no null class); use --guidance 1`,
     );
@@ -117,6 +144,8 @@ async function runSampling(
   const images = generate(ldm, {
     n,
     labels,
+    prompts: prompt,
+    negativePrompts: negativePrompt,
     sampler,
     steps,
     eta,
@@ -147,6 +176,8 @@ async function runSampling(
     seed: String(seed),
   };
   if (classLabel !== undefined) text.class = String(classLabel);
+  if (prompt !== undefined) text.prompt = prompt;
+  if (negativePrompt !== undefined) text['negative prompt'] = negativePrompt;
   fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true });
   if (flagOption(args, 'separate')) {
     const stem = output.replace(/\.png$/i, '');
@@ -168,38 +199,52 @@ async function runSampling(
   return 0;
 }
 
+function readVocab(file: string, command: string): string {
+  if (!fs.existsSync(file)) throw new UsageError(`${command}: --vocab ${file} does not exist`);
+  return fs.readFileSync(file, 'utf8');
+}
+
 const sampleSpec: CommandSpec = {
   name: 'sample',
   summary: 'Sample images from a trained latent diffusion model.',
-  usage: '--model <dir|ckpt> [--n 16] [--class K] [--sampler ddim] [--steps 50] [--guidance 3] [--seed 0] [-o out.png]',
+  usage:
+    '--model <dir|ckpt> [--n 16] [--class K | --prompt "text"] [--negative-prompt "text"] [--sampler ddim] ' +
+    '[--steps 50] [--guidance 3] [--seed 0] [-o out.png]',
   details: [
     `Samplers: ${SAMPLER_NAMES.join(', ')} (DDPM takes all of the schedule's steps). A class-conditional model ` +
-      'without --class gives one row per class. The PNG text chunks hold the model, sampler, steps, eta, ' +
-      'guidance, seed and class.',
+      'without --class gives one row per class; a text-to-image model takes --prompt, and guidance contrasts ' +
+      'it with --negative-prompt (default the empty caption). The PNG text chunks hold the model, sampler, ' +
+      'steps, eta, guidance, seed, and class or prompts.',
   ],
   options: [MODEL_OPTION, ...SAMPLING_OPTIONS],
   positionals: { min: 0, max: 0, name: '' },
   examples: [
     'ldm sample --model runs/mnist-ldm --n 16 --class 3 --sampler ddim --steps 50 --guidance 3 --seed 0 -o threes.png',
     'ldm sample --model runs/mnist-ldm --sampler dpm++2m --steps 20 -o grid.png',
+    'ldm sample --model runs/emoji-t2i --prompt "blue heart" --negative-prompt "red" --n 8 -o hearts.png',
   ],
 };
 
 const generateSpec: CommandSpec = {
   name: 'generate',
   summary: 'Generate images; with no --model, from the bundled MNIST model (e.g. ldm generate --class 7 -o seven.png).',
-  usage: '[--class K] [-o out.png] [--model <dir|ckpt>] [sampling options]',
+  usage: '["prompt"] [--class K] [-o out.png] [--model <dir|ckpt>] [sampling options]',
   details: [
     `Without --model it uses ${BUNDLED_MODEL}, a class-conditional LDM over a KL f=4 autoencoder trained on ` +
       'MNIST by this package (weights/README.md says how to reproduce it). Without --class it draws one row ' +
-      'per class. Options as for ldm sample.',
+      'per class. With --model a text-to-image model, the prompt may be given as the argument ' +
+      '(ldm generate "blue heart" --model <m>). Options as for ldm sample.',
   ],
   options: [
     { ...MODEL_OPTION, description: `${MODEL_OPTION.description} (default: the bundled ${BUNDLED_MODEL})` },
     ...SAMPLING_OPTIONS,
   ],
-  positionals: { min: 0, max: 0, name: '' },
-  examples: ['ldm generate --class 7 -o seven.png', 'ldm generate --n 40 --seed 3 -o digits.png'],
+  positionals: { min: 0, max: 1, name: '"prompt"' },
+  examples: [
+    'ldm generate --class 7 -o seven.png',
+    'ldm generate --n 40 --seed 3 -o digits.png',
+    'ldm generate "cat face with glasses" --model runs/emoji-t2i --n 4 -o cats.png',
+  ],
 };
 
 export const sampleCommand: Command = {

@@ -1,4 +1,5 @@
 // `ldm train`: parse, build or resume a latent diffusion trainer, run it, print the outcome.
+import type { CaptionChoice } from '../data/loader.js';
 import { DATA_SPECS } from '../data/spec.js';
 import { resolveLdmConfig } from '../train/ldm-config.js';
 import { createLdmTrainer, resumeLdmTrainer } from '../train/ldm-setup.js';
@@ -33,6 +34,7 @@ const FIXED_ON_RESUME = [
   'ema-decay',
   'flip',
   'cond-dropout',
+  'captions',
   'latents',
 ];
 
@@ -126,6 +128,14 @@ const spec: CommandSpec = {
     },
     { name: 'keep-checkpoints', kind: 'integer', value: '<n>', description: 'Keep only the newest n checkpoints' },
     {
+      name: 'captions',
+      kind: 'string',
+      value: '<combine|random|first>',
+      choices: ['combine', 'random', 'first'],
+      description:
+        "Text models: each step's caption from an image's candidates (default combine for emoji, else random)",
+    },
+    {
       name: 'time-limit',
       kind: 'number',
       value: '<minutes>',
@@ -168,6 +178,7 @@ async function run(args: ParsedArgs): Promise<number> {
       emaDecay: flagOption(args, 'no-ema') ? null : numberOption(args, 'ema-decay'),
       conditionDropout: numberOption(args, 'cond-dropout'),
       randomFlip: flagOption(args, 'flip'),
+      captionChoice: stringOption(args, 'captions') as CaptionChoice | undefined,
       latents: stringOption(args, 'latents'),
       preview,
       ...defined({ ...intervals, steps: undefined }),

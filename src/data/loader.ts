@@ -9,6 +9,8 @@ import { Generator } from '../tensor/random.js';
 import type { Dataset } from './dataset.js';
 import { horizontalFlip } from './transforms.js';
 
+export type CaptionChoice = 'random' | 'first' | 'combine';
+
 export interface DataLoaderOptions {
   batchSize: number;
   /** A new random order every epoch (default true); false keeps dataset order. */
@@ -17,8 +19,12 @@ export interface DataLoaderOptions {
   dropLast?: boolean;
   /** Mirror each image horizontally with probability 0.5 (default false). */
   randomFlip?: boolean;
-  /** Caption candidates: pick one at random (default), or always the first. */
-  captionChoice?: 'random' | 'first';
+  /**
+   * Caption candidates: pick one at random (default), always the first, or 'combine': one to three
+   * distinct candidates in random order joined by ", " (several phrasings of short descriptions,
+   * such as an emoji's name and keywords).
+   */
+  captionChoice?: CaptionChoice;
   seed?: number;
 }
 
@@ -57,7 +63,7 @@ export class DataLoader {
   readonly shuffle: boolean;
   readonly dropLast: boolean;
   readonly randomFlip: boolean;
-  readonly captionChoice: 'random' | 'first';
+  readonly captionChoice: CaptionChoice;
   readonly seed: number;
   /** The order of the epoch last asked for, so batch() need not reshuffle each call. */
   private lastOrder: { epoch: number; order: readonly number[] } | null = null;
@@ -158,7 +164,13 @@ export class DataLoader {
   private pickCaption(caption: string | string[], generator: Generator): string {
     if (typeof caption === 'string') return caption;
     if (caption.length === 0) throw new Error(`DataLoader: ${this.dataset.name} gave an empty caption list`);
-    return this.captionChoice === 'first' ? caption[0] : caption[generator.integer(caption.length)];
+    if (this.captionChoice === 'first') return caption[0];
+    if (this.captionChoice === 'random') return caption[generator.integer(caption.length)];
+    const pool = [...caption];
+    const parts: string[] = [];
+    const count = Math.min(pool.length, 1 + generator.integer(3));
+    for (let k = 0; k < count; k++) parts.push(pool.splice(generator.integer(pool.length), 1)[0]);
+    return parts.join(', ');
   }
 }
 

@@ -12,6 +12,13 @@ export interface GenerateOptions {
   n?: number;
   /** Class of each image, or one class for all (class-conditional models). */
   labels?: number | readonly number[];
+  /** Prompt of each image, or one prompt for all (text-conditional models). */
+  prompts?: string | readonly string[];
+  /**
+   * What guidance steers away from (text models): one negative prompt for all images, or one
+   * per image; default the empty caption, as in plain classifier-free guidance.
+   */
+  negativePrompts?: string | readonly string[];
   sampler?: SamplerName;
   /** Sampler steps (default 50; DDPM always takes all of the schedule's). */
   steps?: number;
@@ -35,7 +42,10 @@ export function generate(ldm: LatentDiffusion, options: GenerateOptions = {}): T
   const { batchSize = 16, onStep } = options;
   if (!Number.isInteger(n) || n < 1) throw new Error(`generate: n must be a positive integer, got ${n}`);
   if (!(guidance >= 0)) throw new Error(`generate: guidance must be >= 0, got ${guidance}`);
-  const labels = labelList(ldm, options.labels, n);
+  const labels = ldm.textEncoder === null ? labelList(ldm, options.labels, n) : null;
+  const prompts = promptList(ldm, options, n);
+  const negative =
+    options.negativePrompts === undefined ? null : perImage(options.negativePrompts, n, 'negative prompts');
   const generator = new Generator(seed);
   const [c, h, w] = ldm.latentShape;
   const batches = Math.ceil(n / batchSize);
@@ -49,6 +59,9 @@ export function generate(ldm: LatentDiffusion, options: GenerateOptions = {}): T
       if (labels !== null) {
         cond = ldm.conditioning({ labels: labels.slice(start, start + count) });
         uncond = guidance === 1 ? null : ldm.unconditionalConditioning(count);
+      } else if (prompts !== null) {
+        cond = ldm.conditioning({ prompts: prompts.slice(start, start + count) });
+        uncond = guidance === 1 ? null : ldm.unconditionalConditioning(count, negative?.slice(start, start + count));
       }
       const latents = sample(ldm.schedule, ldm.denoiser(cond, uncond, guidance), [count, c, h, w], {
         sampler,
@@ -62,6 +75,24 @@ export function generate(ldm: LatentDiffusion, options: GenerateOptions = {}): T
     }
   });
   return images.length === 1 ? images[0] : concat(images, 0);
+}
+
+function perImage(given: string | readonly string[], n: number, what: string): string[] {
+  const list = typeof given === 'string' ? new Array<string>(n).fill(given) : [...given];
+  if (list.length !== n) throw new Error(`generate: ${list.length} ${what} for ${n} images`);
+  return list;
+}
+
+function promptList(ldm: LatentDiffusion, options: GenerateOptions, n: number): string[] | null {
+  if (ldm.textEncoder === null) {
+    if (options.prompts !== undefined || options.negativePrompts !== undefined)
+      throw new Error('generate: this model is not text-conditional; it takes no prompts');
+    return null;
+  }
+  if (options.labels !== undefined)
+    throw new Error('generate: this model is text-conditional; give prompts, not labels');
+  // No prompt: the empty caption, i.e. the unconditional model that guidance training made.
+  return perImage(options.prompts ?? '', n, 'prompts');
 }
 
 function labelList(ldm: LatentDiffusion, given: number | readonly number[] | undefined, n: number): number[] | null {

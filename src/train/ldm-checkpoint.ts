@@ -12,7 +12,13 @@ import * as path from 'node:path';
 import type { ConfigObject } from '../io/config.js';
 import { readSafetensors, SafetensorsFile, writeSafetensors, type TensorRecord } from '../io/safetensors.js';
 import type { LatentDiffusion } from '../models/ldm/latent-diffusion.js';
-import { ldmStateDict, loadLdmStateDict } from '../models/ldm/checkpoint.js';
+import {
+  ldmStateDict,
+  ldmWeightsMetadata,
+  loadLdmStateDict,
+  TOKENIZER_METADATA_KEY,
+} from '../models/ldm/checkpoint.js';
+import type { CaptionChoice } from '../data/loader.js';
 import type { EMA } from '../optim/ema.js';
 import type { BaseHyperParams, Optimizer } from '../optim/optimizer.js';
 import { optimizerStateFromTensors, optimizerStateToTensors } from '../optim/state-io.js';
@@ -49,6 +55,8 @@ export interface LdmRunSettings {
   sampleEvery: number;
   logEvery: number;
   keepCheckpoints: number | null;
+  /** How a caption is made from an example's candidates (text models; see DataLoaderOptions). */
+  captionChoice: CaptionChoice;
   /** Sampler settings of the preview grids. */
   preview: { sampler: string; steps: number; guidance: number };
 }
@@ -71,7 +79,12 @@ export interface LdmTrainingParts {
 }
 
 export function ldmCheckpointFiles(parts: LdmTrainingParts, state: LdmTrainerState): CheckpointFile[] {
-  const metadata = { format: LDM_WEIGHTS_FORMAT, config: JSON.stringify(state.config), step: String(state.step) };
+  const metadata = {
+    format: LDM_WEIGHTS_FORMAT,
+    config: JSON.stringify(state.config),
+    step: String(state.step),
+    ...ldmWeightsMetadata(parts.ldm),
+  };
   const files: CheckpointFile[] = [
     { name: LDM_MODEL_FILE, write: (file) => writeSafetensors(file, ldmStateDict(parts.ldm), metadata) },
     {
@@ -151,12 +164,13 @@ export function exportLdmWeights(
 ): string {
   const source = ldmWeightsFile(location, options.weights);
   const reader = SafetensorsFile.open(source);
-  const { config, step } = reader.metadata;
+  const { config, step, [TOKENIZER_METADATA_KEY]: tokenizer } = reader.metadata;
   reader.close();
   if (config === undefined)
     throw new Error(`${source} carries no config; it is not a latent diffusion checkpoint of ours`);
   const metadata: Record<string, string> = { format: LDM_WEIGHTS_FORMAT, config, source: path.basename(source) };
   if (step !== undefined) metadata.step = step;
+  if (tokenizer !== undefined) metadata[TOKENIZER_METADATA_KEY] = tokenizer;
   writeSafetensors(out, readSafetensors(source), metadata, { dtype: options.dtype ?? 'F32' });
   return source;
 }

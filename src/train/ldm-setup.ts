@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { buildLatentCache, latentCacheSource, saveLatentCache } from '../data/latent-cache.js';
 import { readCompVisConfig } from '../io/config.js';
 import { readLdmConfig, type LdmTrainingConfig } from '../models/ldm/config.js';
-import { ldmFromConfig } from '../models/ldm/checkpoint.js';
+import { attachStoredTokenizer, ldmFromConfig } from '../models/ldm/checkpoint.js';
+import type { CaptionChoice } from '../data/loader.js';
 import type { FirstStage, LatentDiffusion } from '../models/ldm/latent-diffusion.js';
 import { IdentityFirstStage } from '../models/autoencoder/identity-first-stage.js';
 import { noGrad } from '../tensor/autograd.js';
@@ -14,6 +15,7 @@ import { Generator } from '../tensor/random.js';
 import { loadFirstStageModel } from './autoencoder-tools.js';
 import { readLastPointer, resolveCheckpoint } from './checkpoint.js';
 import {
+  LDM_MODEL_FILE,
   LDM_TRAINER_STATE_FILE,
   readLdmTrainerState,
   restoreLdmCheckpoint,
@@ -49,6 +51,8 @@ export interface LdmTrainerOptions {
   emaDecay?: number | null;
   /** Default: the class embedder's ucg_rate. */
   conditionDropout?: number;
+  /** Caption making for text models (default 'combine' for emoji data, else 'random'). */
+  captionChoice?: CaptionChoice;
   /** Encode mirrored images too and pick either at random (default false). */
   randomFlip?: boolean;
   checkpointEvery?: number;
@@ -99,11 +103,12 @@ export function createLdmTrainer(options: LdmTrainerOptions): LdmTrainer {
     emaDecay: options.emaDecay !== undefined ? options.emaDecay : config.model.params.use_ema ? 0.9999 : null,
     conditionDropout: options.conditionDropout ?? ldm.conditionDropout,
     randomFlip,
+    captionChoice: options.captionChoice ?? (options.data === 'emoji' ? 'combine' : 'random'),
     checkpointEvery: options.checkpointEvery ?? 1000,
     sampleEvery: options.sampleEvery ?? 1000,
     logEvery: options.logEvery ?? 10,
     keepCheckpoints: options.keepCheckpoints ?? null,
-    preview: { sampler: 'ddim', steps: 50, guidance: ldm.nullClass === null ? 1 : 3, ...options.preview },
+    preview: { sampler: 'ddim', steps: 50, guidance: ldm.supportsGuidance ? 3 : 1, ...options.preview },
   };
   checkLdmSettings(settings);
   const trainer = new LdmTrainer(ldm, config, settings, outDir, progress);
@@ -124,8 +129,11 @@ export function resumeLdmTrainer(location: string, options: LdmResumeOptions = {
   const state = readLdmTrainerState(dir);
   const config = readLdmConfig(readCompVisConfig(state.config, path.join(dir, LDM_TRAINER_STATE_FILE)));
   const ldm = ldmFromConfig(config.model, undefined, new Generator(state.settings.seed));
+  attachStoredTokenizer(ldm, path.join(dir, LDM_MODEL_FILE));
   const keys = ['steps', 'checkpointEvery', 'sampleEvery', 'logEvery', 'keepCheckpoints'] as const;
-  const settings: LdmRunSettings = { ...state.settings };
+  // Runs from before caption choices existed picked one candidate at random.
+  const stored: Partial<LdmRunSettings> = state.settings;
+  const settings: LdmRunSettings = { ...state.settings, captionChoice: stored.captionChoice ?? 'random' };
   for (const key of keys)
     if (options[key] !== undefined) (settings as unknown as Record<string, unknown>)[key] = options[key];
   checkLdmSettings(settings);

@@ -16,6 +16,7 @@ import { AdamW } from '../optim/adam.js';
 import { EMA } from '../optim/ema.js';
 import { lambdaLinearSchedule, type LRSchedule } from '../optim/lr-schedule.js';
 import { classGridLabels, generate } from '../pipelines/generate.js';
+import { WordPieceTokenizer } from '../models/encoders/wordpiece-tokenizer.js';
 import { Generator } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import { generatorStates, restoreGenerators } from './generator-states.js';
@@ -29,6 +30,7 @@ import { RunLog } from './run-log.js';
 /** Images per class in a class-conditional preview grid; images in an unconditional one. */
 const PREVIEW_PER_CLASS = 8;
 const PREVIEW_UNCONDITIONAL = 64;
+const PREVIEW_PROMPTS = 8;
 
 export interface LdmStepResult {
   step: number;
@@ -54,6 +56,8 @@ export class LdmTrainer {
   private epoch = 0;
   private batch = 0;
   private session = { seconds: 0, samples: 0, steps: 0 };
+  /** Prompts of a text model's preview grids: one row each. */
+  private previewPrompts: string[] = [];
 
   constructor(
     readonly ldm: LatentDiffusion,
@@ -72,9 +76,29 @@ export class LdmTrainer {
     if (ldm.numClasses !== null && cache.labels === null) {
       throw new Error(`LdmTrainer: the model is class-conditional, but ${cache.source.data} has no labels`);
     }
+    const text = ldm.textEncoder;
+    if (text !== null) {
+      if (cache.captions === null) {
+        throw new Error(
+          `LdmTrainer: the model is text-conditional, but ${cache.source.data} has no captions ` +
+            '(folder data: a .txt file beside each image)',
+        );
+      }
+      this.previewPrompts = previewPrompts(cache.captions);
+      if (text.tokenizer === null) {
+        const started = performance.now();
+        const tokenizer = WordPieceTokenizer.train(cache.captions.flat(), { vocabSize: text.params.vocab_size });
+        text.setTokenizer(tokenizer);
+        const seconds = ((performance.now() - started) / 1000).toFixed(1);
+        progress.message(
+          `tokenizer: ${tokenizer.vocabSize} WordPiece tokens learned from the captions in ${seconds} s`,
+        );
+      }
+    }
     const dataset = new LatentDataset(cache);
-    const { batchSize, seed } = settings;
-    this.loader = new DataLoader(dataset, { batchSize, shuffle: true, dropLast: dataset.length >= batchSize, seed });
+    const { batchSize, seed, captionChoice } = settings;
+    const dropLast = dataset.length >= batchSize;
+    this.loader = new DataLoader(dataset, { batchSize, shuffle: true, dropLast, seed, captionChoice });
     this.generators = { diffusion: new Generator(seed + 1), preview: new Generator(seed + 2) };
     const trainable = ldm.namedParameters().filter(([, p]) => p.requiresGrad);
     this.optimizer = new AdamW(trainable, { lr: settings.learningRate, weightDecay: settings.weightDecay });
@@ -157,7 +181,7 @@ export class LdmTrainer {
   trainStep(): LdmStepResult {
     const started = performance.now();
     const { ldm } = this;
-    const { latents, labels } = this.nextBatch();
+    const { latents, labels, captions } = this.nextBatch();
     const n = latents.shape[0];
     const g = this.generators.diffusion;
     const t = Array.from({ length: n }, () => g.integer(ldm.schedule.numTimesteps));
@@ -165,7 +189,12 @@ export class LdmTrainer {
     const x0 = latents.mul(ldm.scaleFactor);
     const xt = qSample(ldm.schedule, x0, t, noise);
     const target = trainingTarget(ldm.schedule, ldm.parameterization, x0, noise, t);
-    const cond = labels === null ? {} : ldm.conditioning({ labels: this.dropLabels(labels) });
+    const cond =
+      ldm.textEncoder !== null
+        ? ldm.conditioning({ prompts: this.dropCaptions(captions) })
+        : labels === null
+          ? {}
+          : ldm.conditioning({ labels: this.dropLabels(labels) });
     const output = ldm.applyModel(xt, Tensor.from(t, [n]), cond);
     const diff = output.sub(target);
     const loss = (ldm.config.params.loss_type === 'l1' ? diff.abs() : diff.mul(diff)).mean();
@@ -183,37 +212,38 @@ export class LdmTrainer {
     return { step: this.step, loss: loss.item(), samples: n, seconds };
   }
 
-  /** `<out>/samples/step-NNNNNN.png`: one row per class (or an 8 x 8 grid), sampled with the EMA weights. */
+  /**
+   * `<out>/samples/step-NNNNNN.png`, sampled with the EMA weights: one row per class, or per
+   * preview prompt of a text model, or an 8 x 8 grid.
+   */
   savePreview(): string {
     const dir = path.join(this.outDir, 'samples');
     fs.mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `${checkpointName(this.step)}.png`);
     const { sampler, steps, guidance } = this.settings.preview;
     const classes = this.ldm.numClasses;
+    const prompts = this.previewPrompts;
     const seed = this.generators.preview.integer(2 ** 31);
-    const images = this.withInferenceWeights(() =>
-      classes === null
-        ? generate(this.ldm, { n: PREVIEW_UNCONDITIONAL, sampler: sampler as 'ddim', steps, seed })
-        : generate(this.ldm, {
-            n: classes * PREVIEW_PER_CLASS,
-            labels: classGridLabels(classes, PREVIEW_PER_CLASS),
-            sampler: sampler as 'ddim',
-            steps,
-            guidance,
-            seed,
-          }),
-    );
-    saveImage(images, file, {
-      nrow: classes === null ? 8 : PREVIEW_PER_CLASS,
-      text: {
-        Software: 'latent-diffusion',
-        step: String(this.step),
-        sampler,
-        steps: String(steps),
-        guidance: String(guidance),
-        seed: String(seed),
-      },
+    const common = { sampler: sampler as 'ddim', steps, seed };
+    const rows = prompts.length > 0 ? prompts.length : classes;
+    const images = this.withInferenceWeights(() => {
+      if (rows === null) return generate(this.ldm, { ...common, n: PREVIEW_UNCONDITIONAL });
+      const n = rows * PREVIEW_PER_CLASS;
+      const grid = classGridLabels(rows, PREVIEW_PER_CLASS);
+      return prompts.length > 0
+        ? generate(this.ldm, { ...common, n, guidance, prompts: grid.map((row) => prompts[row]) })
+        : generate(this.ldm, { ...common, n, guidance, labels: grid });
     });
+    const text: Record<string, string> = {
+      Software: 'latent-diffusion',
+      step: String(this.step),
+      sampler,
+      steps: String(steps),
+      guidance: String(guidance),
+      seed: String(seed),
+    };
+    if (prompts.length > 0) text.prompts = JSON.stringify(prompts);
+    saveImage(images, file, { nrow: rows === null ? 8 : PREVIEW_PER_CLASS, text });
     this.log.write({ event: 'samples', step: this.step, path: file });
     return file;
   }
@@ -281,14 +311,22 @@ export class LdmTrainer {
     return labels.map((label) => (g.uniform() < p ? nullClass : label));
   }
 
-  private nextBatch(): { latents: Tensor; labels: number[] | null } {
-    const { images, labels } = this.loader.batch(this.epoch, this.batch);
+  /** Replaces each caption by the empty one with probability conditionDropout, for guidance training. */
+  private dropCaptions(captions: string[]): string[] {
+    const p = this.settings.conditionDropout;
+    if (p === 0) return captions;
+    const g = this.generators.diffusion;
+    return captions.map((caption) => (g.uniform() < p ? '' : caption));
+  }
+
+  private nextBatch(): { latents: Tensor; labels: number[] | null; captions: string[] } {
+    const { images, labels, captions } = this.loader.batch(this.epoch, this.batch);
     this.batch += 1;
     if (this.batch >= this.loader.length) {
       this.epoch += 1;
       this.batch = 0;
     }
-    return { latents: images, labels: labels ?? null };
+    return { latents: images, labels: labels ?? null, captions: captions ?? [] };
   }
 
   private report(result: LdmStepResult): void {
@@ -301,6 +339,15 @@ export class LdmTrainer {
       etaSeconds: ((this.settings.steps - this.step) * seconds) / steps,
     });
   }
+}
+
+/** Rows of a text model's preview grid: the first caption of examples spread over the data. */
+function previewPrompts(captions: readonly (string | string[])[]): string[] {
+  const rows = Math.min(PREVIEW_PROMPTS, captions.length);
+  return Array.from({ length: rows }, (_, row) => {
+    const caption = captions[Math.floor((row * captions.length) / rows)];
+    return typeof caption === 'string' ? caption : caption[0];
+  });
 }
 
 /** The config's scheduler_config (LambdaLinearScheduler), as a factor on the learning rate. */

@@ -10,7 +10,12 @@ import { fileURLToPath } from 'node:url';
 
 import { decodeImage } from '../../src/io/image.js';
 import { readPngText } from '../../src/io/png.js';
-import { makeTinyAutoencoder, writeClassFolder, writeTinyLdmConfig } from '../train/ldm-tiny-setup.js';
+import {
+  makeTinyAutoencoder,
+  writeCaptionedFolder,
+  writeClassFolder,
+  writeTinyLdmConfig,
+} from '../train/ldm-tiny-setup.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ldm-cli2-'));
@@ -167,5 +172,37 @@ describe('ldm train / sample / generate / eval', () => {
     const second = await ldm([...args, ...rest]);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /cached/);
+  });
+
+  test('a text model trains on captioned files; sample and generate take prompts and negative prompts', async () => {
+    const textRun = path.join(dir, 'text-run');
+    const captioned = `folder:${writeCaptionedFolder(path.join(dir, 'captioned'))}`;
+    const textConfig = writeTinyLdmConfig(dir, 'tiny-text.yaml', { text: true });
+    const trained = await ldm([
+      'train',
+      ...['--config', textConfig, '--autoencoder', autoencoder, '--data', captioned, '--out', textRun],
+      ...['--steps', '2', '--threads', '1', '--sample-steps', '2', '--captions', 'combine'],
+    ]);
+    assert.equal(trained.code, 0, trained.stderr);
+    assert.match(trained.stderr + trained.stdout, /tokenizer: \d+ WordPiece tokens learned from the captions/);
+    const sampled = await ldm([
+      'sample',
+      ...['--model', textRun, '--prompt', 'a red circle', '--negative-prompt', 'blue', '--n', '2', '--steps', '2'],
+      ...['-o', 'red.png'],
+    ]);
+    assert.equal(sampled.code, 0, sampled.stderr);
+    const { shape, text } = png(path.join(dir, 'red.png'));
+    assert.deepEqual(shape, [3, 18 + 2, 2 * 18 + 2]);
+    assert.equal(text.prompt, 'a red circle');
+    assert.equal(text['negative prompt'], 'blue');
+    const generated = await ldm(['generate', 'a blue square', '--model', textRun, '--steps', '2', '-o', 'blue.png']);
+    assert.equal(generated.code, 0, generated.stderr);
+    assert.equal(png(path.join(dir, 'blue.png')).text.prompt, 'a blue square');
+    const noPrompt = await ldm(['sample', '--model', textRun, '--steps', '2', '-o', 'x.png']);
+    assert.equal(noPrompt.code, 1);
+    assert.match(noPrompt.stderr, /is a text-to-image model; give a prompt/);
+    const wrongModel = await ldm(['sample', '--model', run, '--prompt', 'a cat', '-o', 'x.png']);
+    assert.equal(wrongModel.code, 1);
+    assert.match(wrongModel.stderr, /is class-conditional \(use --class\); it takes no prompt/);
   });
 });

@@ -102,6 +102,24 @@ describe('DataLoader', () => {
     assert.ok(first.captions?.every((c) => !c.endsWith('!')));
   });
 
+  test("'combine' joins one to three distinct candidates, reproducibly", () => {
+    const dataset = tinyDataset(60, (i) => ({ caption: [`a${i}`, `b${i}`, `c${i}`, `d${i}`] }));
+    const loader = new DataLoader(dataset, { batchSize: 60, seed: 2, captionChoice: 'combine' });
+    const batch = loader.batch(0, 0);
+    const sizes = new Set<number>();
+    (batch.captions ?? []).forEach((caption, b) => {
+      const parts = caption.split(', ');
+      sizes.add(parts.length);
+      assert.equal(new Set(parts).size, parts.length);
+      for (const part of parts) assert.ok(['a', 'b', 'c', 'd'].map((p) => `${p}${batch.indices[b]}`).includes(part));
+    });
+    assert.deepEqual([...sizes].sort(), [1, 2, 3]);
+    assert.deepEqual(
+      new DataLoader(dataset, { batchSize: 60, seed: 2, captionChoice: 'combine' }).batch(0, 0).captions,
+      batch.captions,
+    );
+  });
+
   test('passes a per-sample generator to the dataset, the same for the same (seed, epoch, position)', () => {
     const draws: number[] = [];
     const dataset: Dataset = {

@@ -23,29 +23,41 @@ export interface TinyLdmOptions {
   scaleByStd?: boolean;
   /** A pixel-space model (IdentityFirstStage) on 8 x 8 RGB images instead of the tiny autoencoder's latents. */
   pixel?: boolean;
+  /** A text-conditional model (a one-layer BERTEmbedder) instead of a class-conditional one. */
+  text?: boolean;
 }
 
 /** A CompVis-layout LDM config of a tiny U-Net over the tiny autoencoder's 2 x 8 x 8 latents. */
-export function tinyLdmYaml({
-  classes = 2,
-  ucgRate = 0.2,
-  scaleByStd = true,
-  pixel = false,
-}: TinyLdmOptions = {}): string {
+export function tinyLdmYaml(options: TinyLdmOptions = {}): string {
+  const { classes = 2, ucgRate = 0.2, scaleByStd = true, pixel = false, text = false } = options;
   const channels = pixel ? 3 : 2;
   const firstStage = pixel ? '    first_stage_config:\n      target: ldm.models.autoencoder.IdentityFirstStage\n' : '';
-  const conditional = classes !== null;
-  const cond = conditional
+  const conditional = classes !== null || text;
+  const cond = text
     ? `    conditioning_key: crossattn
+    cond_stage_trainable: true
+    cond_stage_config:
+      target: ldm.modules.encoders.modules.BERTEmbedder
+      params:
+        n_embed: 16
+        n_layer: 1
+        heads: 2
+        dim_head: 8
+        vocab_size: 64
+        max_seq_len: 8
+        ucg_rate: ${ucgRate}
+`
+    : conditional
+      ? `    conditioning_key: crossattn
     cond_stage_trainable: true
     cond_stage_config:
       target: ldm.modules.encoders.modules.ClassEmbedder
       params:
         embed_dim: 16
-        n_classes: ${classes + 1}
+        n_classes: ${(classes ?? 0) + 1}
         ucg_rate: ${ucgRate}
 `
-    : '';
+      : '';
   const attention = conditional
     ? `        use_spatial_transformer: true
         transformer_depth: 1
@@ -84,6 +96,17 @@ export function writeTinyLdmConfig(dir: string, name: string, options: TinyLdmOp
   const file = path.join(dir, name);
   fs.writeFileSync(file, tinyLdmYaml(options));
   return file;
+}
+
+/** 20 RGB PNGs (20 and 24 px) with a caption file each: "a red circle"-like lines; returns `dir`. */
+export function writeCaptionedFolder(dir: string): string {
+  const files = [...writePngFolder(path.join(dir, 'round'), 10), ...writePngFolder(path.join(dir, 'boxy'), 10, 24)];
+  files.forEach((file, k) => {
+    const shape = k < 10 ? 'circle' : 'square';
+    const colour = ['red', 'blue'][k % 2];
+    fs.writeFileSync(file.replace(/\.png$/, '.txt'), `a ${colour} ${shape}\n${colour} ${shape}\n`);
+  });
+  return dir;
 }
 
 /** 2 classes x 10 RGB PNGs (20 px) in `<dir>/circle/` and `<dir>/square/`; returns `dir`. */

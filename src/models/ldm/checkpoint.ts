@@ -9,6 +9,8 @@ import type { StateDictInput, TensorData } from '../../nn/module.js';
 import type { Generator } from '../../tensor/random.js';
 import { autoencoderFromConfig } from '../autoencoder/checkpoint.js';
 import { IdentityFirstStage } from '../autoencoder/identity-first-stage.js';
+import type { TextTokenizer, TokenizerJSON } from '../encoders/tokenizer.js';
+import { WordPieceTokenizer } from '../encoders/wordpiece-tokenizer.js';
 import { readLdmConfig, type LdmConfig, type LdmTrainingConfig } from './config.js';
 import { LatentDiffusion, type FirstStage } from './latent-diffusion.js';
 
@@ -93,28 +95,65 @@ export function loadLdmStateDict(ldm: LatentDiffusion, stateDict: StateDictInput
   ldm.loadStateDict(own);
 }
 
+/** The metadata key under which a weights file keeps a text model's tokenizer (JSON). */
+export const TOKENIZER_METADATA_KEY = 'tokenizer';
+
+/** What a weights file needs beside its tensors and config: a text model's tokenizer. */
+export function ldmWeightsMetadata(ldm: LatentDiffusion): Record<string, string> {
+  const tokenizer = ldm.textEncoder?.tokenizer ?? null;
+  return tokenizer === null ? {} : { [TOKENIZER_METADATA_KEY]: JSON.stringify(tokenizer.toJSON()) };
+}
+
+/** Gives a text model the tokenizer stored in a weights file's metadata, when there is one. */
+export function attachStoredTokenizer(ldm: LatentDiffusion, file: string): void {
+  const encoder = ldm.textEncoder;
+  if (encoder === null) return;
+  const stored = metadataOf(file)[TOKENIZER_METADATA_KEY];
+  if (stored === undefined) return;
+  let json: TokenizerJSON;
+  try {
+    json = JSON.parse(stored) as TokenizerJSON;
+  } catch (err) {
+    throw new Error(`${file}: the stored tokenizer is not valid JSON (${(err as Error).message})`);
+  }
+  if (json.type !== 'wordpiece') throw new Error(`${file}: unknown tokenizer type ${JSON.stringify(json.type)}`);
+  encoder.setTokenizer(WordPieceTokenizer.fromJSON(json));
+}
+
 export interface LoadedLdm {
   ldm: LatentDiffusion;
   config: LdmTrainingConfig;
   file: string;
 }
 
-/** The config stored in one of our weight files, or null. */
-export function configOfLdmWeights(file: string): ConfigObject | null {
+/** The metadata of a safetensors file. */
+function metadataOf(file: string): Record<string, string> {
   const reader = SafetensorsFile.open(file);
   try {
-    const text = reader.metadata.config;
-    return text === undefined ? null : (JSON.parse(text) as ConfigObject);
+    return reader.metadata;
   } finally {
     reader.close();
   }
 }
 
+/** The config stored in one of our weight files, or null. */
+export function configOfLdmWeights(file: string): ConfigObject | null {
+  const text = metadataOf(file).config;
+  return text === undefined ? null : (JSON.parse(text) as ConfigObject);
+}
+
+export interface LoadLdmWeightsOptions extends LoadLdmOptions {
+  /** The model's config, for files that carry none (e.g. the original CompVis checkpoints). */
+  config?: LdmTrainingConfig;
+  /** A text model's tokenizer, for files that carry none (e.g. bert-base-uncased's vocab.txt). */
+  tokenizer?: TextTokenizer;
+}
+
 /**
  * A latent diffusion model in eval mode from a weights file (.safetensors) that carries its
- * config, or with `configFile` (a CompVis YAML) for files without one.
+ * config (and a text model's tokenizer), or with them given for files without.
  */
-export function loadLdmWeights(file: string, options: { config?: LdmTrainingConfig } & LoadLdmOptions = {}): LoadedLdm {
+export function loadLdmWeights(file: string, options: LoadLdmWeightsOptions = {}): LoadedLdm {
   if (!fs.existsSync(file)) throw new Error(`model ${file} does not exist`);
   if (!file.endsWith('.safetensors')) {
     throw new Error(`model ${file}: expected a .safetensors file (convert pickled .ckpt files first)`);
@@ -127,6 +166,8 @@ export function loadLdmWeights(file: string, options: { config?: LdmTrainingConf
   }
   const ldm = ldmFromConfig(config.model, undefined);
   loadLdmStateDict(ldm, readSafetensors(file), options);
+  if (options.tokenizer !== undefined) ldm.textEncoder?.setTokenizer(options.tokenizer);
+  else attachStoredTokenizer(ldm, file);
   ldm.eval();
   return { ldm, config, file };
 }

@@ -17,6 +17,7 @@ import {
   type TargetNode,
 } from '../../io/config.js';
 import { readAutoencoderNode, type AutoencoderConfig } from '../autoencoder/config.js';
+import { BERT_EMBEDDER_DEFAULTS, type BertEmbedderParams } from '../encoders/bert-embedder.js';
 import { CLASS_EMBEDDER_DEFAULTS, type ClassEmbedderParams } from '../encoders/class-embedder.js';
 import { SPATIAL_RESCALER_DEFAULTS, type SpatialRescalerParams } from '../encoders/spatial-rescaler.js';
 
@@ -149,7 +150,9 @@ export type CondStageConfig =
   /** The first stage's own latents (CompVis `__is_first_stage__`). */
   | { kind: 'first-stage' }
   | { kind: 'class'; target: string; params: ClassEmbedderParams }
-  | { kind: 'spatial-rescaler'; target: string; params: SpatialRescalerParams };
+  | { kind: 'spatial-rescaler'; target: string; params: SpatialRescalerParams }
+  /** A transformer over a trained WordPiece tokenizer's ids (CompVis BERTEmbedder). */
+  | { kind: 'text'; target: string; params: BertEmbedderParams };
 
 const CLASS_EMBEDDER_KINDS: FieldKinds<ClassEmbedderParams> = {
   embed_dim: 'integer',
@@ -167,9 +170,22 @@ const SPATIAL_RESCALER_KINDS: FieldKinds<SpatialRescalerParams> = {
   bias: 'boolean',
 };
 
-const COND_STAGE_CLASSES: Record<string, 'class' | 'spatial-rescaler'> = {
+const BERT_EMBEDDER_KINDS: FieldKinds<BertEmbedderParams> = {
+  n_embed: 'integer',
+  n_layer: 'integer',
+  vocab_size: 'integer',
+  max_seq_len: 'integer',
+  use_tokenizer: 'boolean',
+  embedding_dropout: 'number',
+  heads: 'integer',
+  dim_head: 'integer',
+  ucg_rate: 'number',
+};
+
+const COND_STAGE_CLASSES: Record<string, 'class' | 'spatial-rescaler' | 'text'> = {
   ClassEmbedder: 'class',
   SpatialRescaler: 'spatial-rescaler',
+  BERTEmbedder: 'text',
 };
 
 /** A LatentDiffusion model's settings, checked. */
@@ -263,6 +279,15 @@ function readCondStage(raw: ConfigObject | string | null, place: ConfigPlace): C
     const defaults = { embed_dim: 0, ...CLASS_EMBEDDER_DEFAULTS };
     const params = readSection(node.params, defaults, CLASS_EMBEDDER_KINDS, paramsPlace);
     if (params.embed_dim < 1) throw new ConfigError(paramsPlace, 'ClassEmbedder needs embed_dim (a positive integer)');
+    return { kind, target: node.target, params };
+  }
+  if (kind === 'text') {
+    const defaults = { n_embed: 0, n_layer: 0, ...BERT_EMBEDDER_DEFAULTS };
+    const params = readSection(node.params, defaults, BERT_EMBEDDER_KINDS, paramsPlace);
+    if (params.n_embed < 1 || params.n_layer < 1)
+      throw new ConfigError(paramsPlace, 'BERTEmbedder needs n_embed and n_layer (positive integers)');
+    if (!params.use_tokenizer)
+      throw new ConfigError(childPlace(paramsPlace, 'use_tokenizer'), 'only use_tokenizer: true is supported');
     return { kind, target: node.target, params };
   }
   const params = readSection(node.params, SPATIAL_RESCALER_DEFAULTS, SPATIAL_RESCALER_KINDS, paramsPlace);

@@ -11,6 +11,7 @@ import { concat } from '../../tensor/ops/shape-ops.js';
 import type { Generator } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { DiffusionSchedule, guidedDenoiser, type DenoiseFn, type Parameterization } from '../../diffusion/index.js';
+import { BERTEmbedder } from '../encoders/bert-embedder.js';
 import { ClassEmbedder } from '../encoders/class-embedder.js';
 import { SpatialRescaler } from '../encoders/spatial-rescaler.js';
 import { UNetModel, unetConfigFromParams } from '../unet/index.js';
@@ -26,8 +27,8 @@ export interface LdmConditioning {
   y?: Tensor;
 }
 
-/** The raw condition a user gives: class labels, or a condition image for concat models. */
-export type LdmConditionInput = { labels: ArrayLike<number> } | { image: Tensor };
+/** The raw condition a user gives: class labels, prompts, or a condition image for concat models. */
+export type LdmConditionInput = { labels: ArrayLike<number> } | { prompts: readonly string[] } | { image: Tensor };
 
 /** CompVis DiffusionWrapper: routes the condition to the U-Net by conditioning_key. */
 export class DiffusionWrapper extends Module {
@@ -69,7 +70,7 @@ export type FirstStage = AutoencoderKL | VQModel | IdentityFirstStage;
 export class LatentDiffusion extends Module {
   readonly model: DiffusionWrapper;
   readonly firstStageModel: FirstStage;
-  readonly condStageModel: ClassEmbedder | SpatialRescaler | null;
+  readonly condStageModel: ClassEmbedder | SpatialRescaler | BERTEmbedder | null;
   readonly schedule: DiffusionSchedule;
   readonly parameterization: Parameterization;
   /** The U-Net sees scaleFactor * z (CompVis `scale_factor`; set from the data by `scale_by_std`). */
@@ -95,6 +96,8 @@ export class LatentDiffusion extends Module {
     const cond = config.condStage;
     if (cond.kind === 'class') {
       this.condStageModel = this.registerModule('cond_stage_model', new ClassEmbedder(cond.params, generator));
+    } else if (cond.kind === 'text') {
+      this.condStageModel = this.registerModule('cond_stage_model', new BERTEmbedder(cond.params, generator));
     } else if (cond.kind === 'spatial-rescaler') {
       this.condStageModel = this.registerModule('cond_stage_model', new SpatialRescaler(cond.params, generator));
     }
@@ -138,6 +141,19 @@ export class LatentDiffusion extends Module {
     return cond instanceof ClassEmbedder && cond.params.ucg_rate > 0 ? cond.nullClass : null;
   }
 
+  /** The text encoder of a text-conditional model, else null. */
+  get textEncoder(): BERTEmbedder | null {
+    return this.condStageModel instanceof BERTEmbedder ? this.condStageModel : null;
+  }
+
+  /**
+   * Whether classifier-free guidance applies: a class model with a null class, or a text model
+   * (the empty caption is its unconditional input, as in the original txt2img sampling).
+   */
+  get supportsGuidance(): boolean {
+    return this.nullClass !== null || this.textEncoder !== null;
+  }
+
   /** The first stage stays in eval mode whatever the rest does (CompVis disables its train()). */
   override train(mode = true): this {
     super.train(mode);
@@ -145,8 +161,10 @@ export class LatentDiffusion extends Module {
     return this;
   }
 
-  /** Probability with which training replaces a class by the null class (ucg_rate; 0 without one). */
+  /** Probability with which training replaces a class by the null class, or a caption by '' (ucg_rate). */
   get conditionDropout(): number {
+    const text = this.textEncoder;
+    if (text !== null) return text.params.ucg_rate;
     return this.nullClass === null ? 0 : (this.condStageModel as ClassEmbedder).params.ucg_rate;
   }
 
@@ -172,6 +190,10 @@ export class LatentDiffusion extends Module {
   /** Encodes the user's condition for the U-Net (with gradients into a trainable encoder). */
   conditioning(input: LdmConditionInput): LdmConditioning {
     const cond = this.condStageModel;
+    if ('prompts' in input) {
+      if (!(cond instanceof BERTEmbedder)) throw new Error('LatentDiffusion: this model is not text-conditional');
+      return { context: cond.forward([...input.prompts]) };
+    }
     if ('labels' in input) {
       if (!(cond instanceof ClassEmbedder)) {
         if (this.config.conditioningKey === 'adm')
@@ -188,8 +210,15 @@ export class LatentDiffusion extends Module {
       : { concat: encoded };
   }
 
-  /** The condition a guided sampler contrasts with: the null class of a class-conditional model. */
-  unconditionalConditioning(n: number): LdmConditioning | null {
+  /**
+   * The condition a guided sampler contrasts with: the null class of a class-conditional model;
+   * for a text model the empty caption, or the negative prompts when given.
+   */
+  unconditionalConditioning(n: number, negativePrompts?: readonly string[]): LdmConditioning | null {
+    if (this.textEncoder !== null)
+      return this.conditioning({ prompts: negativePrompts ?? new Array<string>(n).fill('') });
+    if (negativePrompts !== undefined)
+      throw new Error('LatentDiffusion: negative prompts need a text-conditional model');
     const nullClass = this.nullClass;
     if (nullClass === null) return null;
     return this.conditioning({ labels: new Array<number>(n).fill(nullClass) });
