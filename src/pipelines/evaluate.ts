@@ -66,55 +66,78 @@ export function evaluateClassConditional(
   if (classes === null) throw new Error('evaluateClassConditional: the model is not class-conditional');
   const { perClass = 50, guidance = 1, eta = 0, seed = 0, batchSize = 50, referenceCount = 2000 } = options;
   const count = classes * perClass;
-  const reference = imageFeatures(classifier, firstImages(data.train, referenceCount));
-  const rows: EvaluationRow[] = [];
-  const measure = (name: string, images: () => { images: Tensor; labels: number[] }): void => {
-    options.onRow?.({ name, phase: 'start' });
-    const started = performance.now();
-    const made = images();
-    const row: EvaluationRow = {
-      name,
-      images: made.images.shape[0],
-      accuracy: classifierAccuracy(classifier, made.images, made.labels),
-      frechet: frechetDistance(imageFeatures(classifier, made.images), reference),
-      seconds: (performance.now() - started) / 1000,
-    };
-    rows.push(row);
-    options.onRow?.({ name, phase: 'end', row });
-  };
-  measure('held-out real images', () => {
-    if (data.test.length < count) throw new Error(`the held-out split has ${data.test.length} images; ${count} needed`);
-    return firstLabelledImages(data.test, count);
-  });
-  for (const { sampler, steps } of settings) {
+  const reference = referenceFeatures(classifier, data.train, referenceCount);
+  const measure = (name: string, make: () => LabelledImages): EvaluationRow =>
+    measureRow(classifier, reference, name, make, options.onRow);
+  const rows = [
+    measure('held-out real images', () => {
+      if (data.test.length < count)
+        throw new Error(`the held-out split has ${data.test.length} images; ${count} needed`);
+      return firstLabelledImages(data.test, count);
+    }),
+  ];
+  for (const setting of settings) {
     const labels = classGridLabels(classes, perClass);
-    const total = Math.ceil(count / batchSize) * (sampler === 'ddpm' ? ldm.schedule.numTimesteps : steps);
+    const total = Math.ceil(count / batchSize) * samplerSteps(ldm, setting);
     let done = 0;
-    measure(`${sampler} ${sampler === 'ddpm' ? ldm.schedule.numTimesteps : steps}`, () => ({
-      images: generate(ldm, {
-        n: count,
+    const { sampler, steps } = setting;
+    const onStep = (): void => options.onStep?.(++done, total);
+    rows.push(
+      measure(settingName(ldm, setting), () => ({
+        images: generate(ldm, { n: count, labels, sampler, steps, eta, guidance, seed, batchSize, onStep }),
         labels,
-        sampler,
-        steps,
-        eta,
-        guidance,
-        seed,
-        batchSize,
-        onStep: () => options.onStep?.(++done, total),
-      }),
-      labels,
-    }));
+      })),
+    );
   }
   return rows;
 }
 
-function firstImages(dataset: Dataset, count: number): Tensor {
-  const batches = [...datasetImages(dataset, count, 256)];
-  return batches.length === 1 ? batches[0] : concat(batches, 0);
+/** Images [N, C, H, W] with the label each should be classified as. */
+export interface LabelledImages {
+  images: Tensor;
+  labels: number[];
+}
+
+/** The steps a setting runs: DDPM always takes all of the schedule's. */
+export function samplerSteps(ldm: LatentDiffusion, { sampler, steps }: SamplerSetting): number {
+  return sampler === 'ddpm' ? ldm.schedule.numTimesteps : steps;
+}
+
+/** A row's name, e.g. "ddim 50" or "ddpm 1000". */
+export function settingName(ldm: LatentDiffusion, setting: SamplerSetting): string {
+  return `${setting.sampler} ${samplerSteps(ldm, setting)}`;
+}
+
+/** Classifier features of the first `count` real training images: what every row is measured against. */
+export function referenceFeatures(classifier: ImageClassifier, train: Dataset, count: number): Tensor {
+  const batches = [...datasetImages(train, count, 256)];
+  return imageFeatures(classifier, batches.length === 1 ? batches[0] : concat(batches, 0));
+}
+
+/** One row: makes its images (timed with them), then their accuracy and Frechet distance to `reference`. */
+export function measureRow(
+  classifier: ImageClassifier,
+  reference: Tensor,
+  name: string,
+  make: () => LabelledImages,
+  onRow?: EvaluationOptions['onRow'],
+): EvaluationRow {
+  onRow?.({ name, phase: 'start' });
+  const started = performance.now();
+  const made = make();
+  const row: EvaluationRow = {
+    name,
+    images: made.images.shape[0],
+    accuracy: classifierAccuracy(classifier, made.images, made.labels),
+    frechet: frechetDistance(imageFeatures(classifier, made.images), reference),
+    seconds: (performance.now() - started) / 1000,
+  };
+  onRow?.({ name, phase: 'end', row });
+  return row;
 }
 
 /** The first `count` images of a labelled dataset with their labels, each example read once. */
-function firstLabelledImages(dataset: Dataset, count: number): { images: Tensor; labels: number[] } {
+function firstLabelledImages(dataset: Dataset, count: number): LabelledImages {
   const { channels, size } = dataset;
   const plane = channels * size * size;
   const values = new Float32Array(count * plane);
