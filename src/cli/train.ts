@@ -121,6 +121,12 @@ const spec: CommandSpec = {
       description: 'Guidance of the sample grids (default 3, or 1)',
     },
     {
+      name: 'sample-prompts',
+      kind: 'string',
+      value: '<a;b;...>',
+      description: 'Text models: the prompts of the sample grids, one row each (default: 8 training captions)',
+    },
+    {
       name: 'log-every',
       kind: 'integer',
       value: '<n>',
@@ -161,7 +167,9 @@ async function run(args: ParsedArgs): Promise<number> {
     if (!reportResume(trainer)) return 0;
   } else {
     const config = resolveLdmConfig(requireOption(args, 'config', NAME));
+    const prompts = stringOption(args, 'sample-prompts');
     const preview = defined({
+      prompts: prompts?.split(';').map((prompt) => prompt.trim()),
       sampler: stringOption(args, 'sample-sampler'),
       steps: countOption(args, 'sample-steps', 1, NAME),
       guidance: numberOption(args, 'sample-guidance'),

@@ -57,8 +57,8 @@ export interface LdmRunSettings {
   keepCheckpoints: number | null;
   /** How a caption is made from an example's candidates (text models; see DataLoaderOptions). */
   captionChoice: CaptionChoice;
-  /** Sampler settings of the preview grids. */
-  preview: { sampler: string; steps: number; guidance: number };
+  /** Sampler settings of the preview grids; a text model's prompts (default: captions spread over the data). */
+  preview: { sampler: string; steps: number; guidance: number; prompts?: string[] };
 }
 
 export interface LdmTrainerState {

@@ -84,7 +84,7 @@ export class LdmTrainer {
             '(folder data: a .txt file beside each image)',
         );
       }
-      this.previewPrompts = previewPrompts(cache.captions);
+      this.previewPrompts = settings.preview.prompts ?? previewPrompts(cache.captions);
       if (text.tokenizer === null) {
         const started = performance.now();
         const tokenizer = WordPieceTokenizer.train(cache.captions.flat(), { vocabSize: text.params.vocab_size });

@@ -182,9 +182,13 @@ describe('ldm train / sample / generate / eval', () => {
       'train',
       ...['--config', textConfig, '--autoencoder', autoencoder, '--data', captioned, '--out', textRun],
       ...['--steps', '2', '--threads', '1', '--sample-steps', '2', '--captions', 'combine'],
+      ...['--sample-prompts', 'a red circle; blue'],
     ]);
     assert.equal(trained.code, 0, trained.stderr);
     assert.match(trained.stderr + trained.stdout, /tokenizer: \d+ WordPiece tokens learned from the captions/);
+    const preview = png(path.join(textRun, 'samples', 'step-000002.png'));
+    assert.deepEqual(preview.shape, [3, 2 * 18 + 2, 8 * 18 + 2]);
+    assert.equal(preview.text.prompts, JSON.stringify(['a red circle', 'blue']));
     const sampled = await ldm([
       'sample',
       ...['--model', textRun, '--prompt', 'a red circle', '--negative-prompt', 'blue', '--n', '2', '--steps', '2'],
