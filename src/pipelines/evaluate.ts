@@ -3,15 +3,15 @@
 // samples classified as the class asked for, and the Frechet distance between the samples and
 // real training images in the classifier's feature space (an FID with our own feature network).
 // Held-out real images, as many as the samples, give the reference row: the distance that
-// sampling noise alone leaves.
+// sampling noise alone leaves. Samples are drawn for the held-out images' labels, so that every
+// row holds the same classes in the same proportions; held-out and reference images are spread
+// evenly over their splits, which may be in class order (emoji).
 import type { Dataset } from '../data/dataset.js';
 import type { SamplerName } from '../diffusion/index.js';
 import { classifierAccuracy, frechetDistance, imageFeatures, type ImageClassifier } from '../eval/index.js';
 import type { LatentDiffusion } from '../models/ldm/latent-diffusion.js';
-import { datasetImages } from '../train/training-data.js';
-import { concat } from '../tensor/ops/shape-ops.js';
 import { Tensor } from '../tensor/tensor.js';
-import { classGridLabels, generate } from './generate.js';
+import { generate } from './generate.js';
 
 export interface SamplerSetting {
   sampler: SamplerName;
@@ -19,13 +19,13 @@ export interface SamplerSetting {
 }
 
 export interface EvaluationOptions {
-  /** Samples per class (default 50). */
+  /** Samples per class (default 50): classes x perClass held-out images and samples per row. */
   perClass?: number;
   guidance?: number;
   eta?: number;
   seed?: number;
   batchSize?: number;
-  /** Real training images the distances are measured against (default 2000). */
+  /** Real training images the distances are measured against (default 2000, spread over the split). */
   referenceCount?: number;
   /** Called when a row starts and ends. */
   onRow?: (event: { name: string; phase: 'start' | 'end'; row?: EvaluationRow }) => void;
@@ -69,15 +69,11 @@ export function evaluateClassConditional(
   const reference = referenceFeatures(classifier, data.train, referenceCount);
   const measure = (name: string, make: () => LabelledImages): EvaluationRow =>
     measureRow(classifier, reference, name, make, options.onRow);
-  const rows = [
-    measure('held-out real images', () => {
-      if (data.test.length < count)
-        throw new Error(`the held-out split has ${data.test.length} images; ${count} needed`);
-      return firstLabelledImages(data.test, count);
-    }),
-  ];
+  if (data.test.length < count) throw new Error(`the held-out split has ${data.test.length} images; ${count} needed`);
+  const heldOut = spreadLabelledImages(data.test, count);
+  const { labels } = heldOut;
+  const rows = [measure('held-out real images', () => heldOut)];
   for (const setting of settings) {
-    const labels = classGridLabels(classes, perClass);
     const total = Math.ceil(count / batchSize) * samplerSteps(ldm, setting);
     let done = 0;
     const { sampler, steps } = setting;
@@ -108,10 +104,9 @@ export function settingName(ldm: LatentDiffusion, setting: SamplerSetting): stri
   return `${setting.sampler} ${samplerSteps(ldm, setting)}`;
 }
 
-/** Classifier features of the first `count` real training images: what every row is measured against. */
+/** Classifier features of `count` real training images spread over the split: what every row is measured against. */
 export function referenceFeatures(classifier: ImageClassifier, train: Dataset, count: number): Tensor {
-  const batches = [...datasetImages(train, count, 256)];
-  return imageFeatures(classifier, batches.length === 1 ? batches[0] : concat(batches, 0));
+  return imageFeatures(classifier, spreadLabelledImages(train, Math.min(count, train.length), false).images);
 }
 
 /** One row: makes its images (timed with them), then their accuracy and Frechet distance to `reference`. */
@@ -136,17 +131,17 @@ export function measureRow(
   return row;
 }
 
-/** The first `count` images of a labelled dataset with their labels, each example read once. */
-function firstLabelledImages(dataset: Dataset, count: number): LabelledImages {
+/** `count` examples evenly spaced over a dataset, with their labels (required unless `needLabels` is false). */
+function spreadLabelledImages(dataset: Dataset, count: number, needLabels = true): LabelledImages {
   const { channels, size } = dataset;
   const plane = channels * size * size;
   const values = new Float32Array(count * plane);
   const labels: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const { image, label } = dataset.get(i);
-    if (label === undefined) throw new Error(`${dataset.name} has no labels`);
-    values.set(image, i * plane);
-    labels.push(label);
+  for (let k = 0; k < count; k++) {
+    const { image, label } = dataset.get(Math.floor((k * dataset.length) / count));
+    if (label === undefined && needLabels) throw new Error(`${dataset.name} has no labels`);
+    values.set(image, k * plane);
+    labels.push(label ?? -1);
   }
   return { images: new Tensor(values, [count, channels, size, size]), labels };
 }
