@@ -1,48 +1,20 @@
 // The `ldm` command as a user runs it: a child process, real PNG files in, checkpoints, logs and
 // PNGs out; Ctrl-C (SIGINT) saves a checkpoint that resumes; mistakes print one line, exit 1.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-import { decodeImage } from '../../src/io/image.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { readRunLog } from '../../src/train/run-log.js';
 import { TINY_SIZE, writePngFolder, writeTinyConfig } from '../train/tiny-setup.js';
+import { ldmRunner, png, type Outcome } from './run-ldm.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ldm-cli-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `ldm args...`; `onStdout` sees each stdout chunk with the child (e.g. to signal it). */
-function ldm(args: string[], onStdout?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      onStdout?.(stdout, child);
-    });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function pngShape(file: string): number[] {
-  const image = decodeImage(fs.readFileSync(file));
-  return [image.channels, image.height, image.width];
-}
+const ldm = ldmRunner(dir);
 
 /** Exit code 1 and exactly one line on stderr, `ldm: error: ...`, without a stack trace. */
 function assertOneLineError(outcome: Outcome, pattern: RegExp): void {
@@ -101,7 +73,7 @@ describe('ldm', () => {
     assert.ok(evals.every((r) => Number.isFinite(r['val/psnr']) && Number.isFinite(r['val/ssim'])));
     // 2 test images: inputs above, reconstructions below, 2-pixel padding.
     const side = TINY_SIZE + 2;
-    assert.deepEqual(pngShape(path.join(out, 'samples', 'step-000004.png')), [3, 2 * side + 2, 2 * side + 2]);
+    assert.deepEqual(png(path.join(out, 'samples', 'step-000004.png')).shape, [3, 2 * side + 2, 2 * side + 2]);
     assert.ok(fs.existsSync(path.join(out, 'samples', 'step-000002.png')));
   });
 
@@ -110,7 +82,7 @@ describe('ldm', () => {
     assert.equal(recon.code, 0, recon.stderr);
     assert.match(recon.stdout, /EMA weights/);
     const side = TINY_SIZE + 2;
-    assert.deepEqual(pngShape(path.join(dir, 'recon.png')), [3, 2 * side + 2, 3 * side + 2]);
+    assert.deepEqual(png(path.join(dir, 'recon.png')).shape, [3, 2 * side + 2, 3 * side + 2]);
 
     const encoded = await ldm([
       'encode',
@@ -127,7 +99,7 @@ describe('ldm', () => {
 
     const decoded = await ldm(['decode', '--model', out, '--weights', 'trained', 'z.safetensors', '-o', 'decoded.png']);
     assert.equal(decoded.code, 0, decoded.stderr);
-    assert.deepEqual(pngShape(path.join(dir, 'decoded.png')), [3, side + 2, 2 * side + 2]);
+    assert.deepEqual(png(path.join(dir, 'decoded.png')).shape, [3, side + 2, 2 * side + 2]);
   });
 
   test('Ctrl-C saves a checkpoint and exits 130; --resume continues from it', async () => {

@@ -1,49 +1,24 @@
 // `ldm train`, `ldm sample`, `ldm generate` and `ldm eval` as a user runs them: child processes,
 // real PNG files in, checkpoints and PNGs with their settings in text chunks out.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { decodeImage } from '../../src/io/image.js';
-import { readPngText } from '../../src/io/png.js';
 import {
   makeTinyAutoencoder,
   writeCaptionedFolder,
   writeClassFolder,
   writeTinyLdmConfig,
 } from '../train/ldm-tiny-setup.js';
+import { ldmRunner, png } from './run-ldm.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ldm-cli2-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function ldm(args: string[]): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function png(file: string): { shape: number[]; text: Record<string, string> } {
-  const bytes = fs.readFileSync(file);
-  const image = decodeImage(bytes);
-  return { shape: [image.channels, image.height, image.width], text: readPngText(bytes) };
-}
+const ldm = ldmRunner(dir);
 
 const data = `folder:${writeClassFolder(path.join(dir, 'shapes'))}`;
 const config = writeTinyLdmConfig(dir, 'tiny-ldm.yaml');

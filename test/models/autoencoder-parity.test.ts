@@ -12,7 +12,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import {
   AutoencoderKL,
@@ -28,8 +27,7 @@ import {
   type TensorRecord,
 } from '../../src/index.js';
 import { ResnetBlock } from '../../src/models/autoencoder/blocks.js';
-
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
+import { assertParity, readParityFixture } from './parity-helpers.js';
 
 /** The fixture models' architecture (as in the script). */
 const KL_DDCONFIG: DDConfig = {
@@ -47,7 +45,7 @@ const KL_DDCONFIG: DDConfig = {
 const VQ_DDCONFIG: DDConfig = { ...KL_DDCONFIG, double_z: false, in_channels: 1, out_ch: 1 };
 
 function readFixture(name: string): { weights: Map<string, TensorRecord>; io: Map<string, TensorRecord> } {
-  const all = readSafetensors(path.join(FIXTURES, `autoencoder_${name}.safetensors`));
+  const all = readParityFixture(`autoencoder_${name}.safetensors`).tensors;
   const weights = new Map([...all].filter(([key]) => !key.startsWith('fixture.')));
   const io = new Map([...all].filter(([key]) => key.startsWith('fixture.')).map(([key, v]) => [key.slice(8), v]));
   return { weights, io };
@@ -56,17 +54,6 @@ function readFixture(name: string): { weights: Map<string, TensorRecord>; io: Ma
 function tensor(record: TensorRecord | undefined): Tensor {
   assert.ok(record !== undefined, 'fixture tensor missing');
   return new Tensor(record.data, record.shape);
-}
-
-function assertClose(ours: Tensor, theirs: Tensor, what: string, tolerance = 1e-4): void {
-  assert.deepEqual(ours.shape, theirs.shape, `${what}: shape`);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < theirs.size; i++) {
-    diff = Math.max(diff, Math.abs(ours.data[i] - theirs.data[i]));
-    scale = Math.max(scale, Math.abs(theirs.data[i]));
-  }
-  assert.ok(diff <= tolerance * scale, `${what}: max |difference| ${diff} exceeds ${tolerance} x max |value| ${scale}`);
 }
 
 const kl = readFixture('kl');
@@ -90,10 +77,10 @@ describe('autoencoder parity with PyTorch', () => {
     const model = loadKL();
     noGrad(() => {
       const posterior = model.encode(tensor(kl.io.get('input')));
-      assertClose(posterior.mean, tensor(kl.io.get('mean')), 'posterior mean');
-      assertClose(posterior.logvar, tensor(kl.io.get('logvar')), 'posterior logvar');
-      assertClose(posterior.kl(), tensor(kl.io.get('kl')), 'kl');
-      assertClose(model.decode(posterior.mode()), tensor(kl.io.get('decoded')), 'decoded');
+      assertParity(posterior.mean, tensor(kl.io.get('mean')), 'posterior mean');
+      assertParity(posterior.logvar, tensor(kl.io.get('logvar')), 'posterior logvar');
+      assertParity(posterior.kl(), tensor(kl.io.get('kl')), 'kl');
+      assertParity(model.decode(posterior.mode()), tensor(kl.io.get('decoded')), 'decoded');
     });
   });
 
@@ -101,14 +88,14 @@ describe('autoencoder parity with PyTorch', () => {
     const model = loadVQ();
     noGrad(() => {
       const prequant = model.encodePrequant(tensor(vq.io.get('input')));
-      assertClose(prequant, tensor(vq.io.get('prequant')), 'prequant');
+      assertParity(prequant, tensor(vq.io.get('prequant')), 'prequant');
       const { quantized, loss, indices } = model.quantize.forward(prequant);
       assert.deepEqual(Array.from(indices.data), Array.from(tensor(vq.io.get('indices')).data), 'indices');
-      assertClose(quantized, tensor(vq.io.get('quantized')), 'quantized');
-      assertClose(loss, tensor(vq.io.get('loss')), 'loss');
-      assertClose(model.decode(quantized), tensor(vq.io.get('decoded')), 'decoded');
-      assertClose(model.decodeLatent(prequant), tensor(vq.io.get('decoded')), 'decodeLatent quantises first');
-      assertClose(model.decodeCode(indices), tensor(vq.io.get('decoded')), 'decodeCode');
+      assertParity(quantized, tensor(vq.io.get('quantized')), 'quantized');
+      assertParity(loss, tensor(vq.io.get('loss')), 'loss');
+      assertParity(model.decode(quantized), tensor(vq.io.get('decoded')), 'decoded');
+      assertParity(model.decodeLatent(prequant), tensor(vq.io.get('decoded')), 'decodeLatent quantises first');
+      assertParity(model.decodeCode(indices), tensor(vq.io.get('decoded')), 'decodeCode');
     });
   });
 
@@ -118,8 +105,8 @@ describe('autoencoder parity with PyTorch', () => {
       const z = tensor(vq.io.get('prequant')).requireGrad();
       const codebook = model.quantize.embedding.weight;
       const [gz, gCodebook] = grad(model.quantize.forward(z).loss, [z, codebook]);
-      assertClose(gz, tensor(vq.io.get(`grad_z_${form}`)), `d loss / d z (${form})`);
-      assertClose(gCodebook, tensor(vq.io.get(`grad_codebook_${form}`)), `d loss / d codebook (${form})`);
+      assertParity(gz, tensor(vq.io.get(`grad_z_${form}`)), `d loss / d z (${form})`);
+      assertParity(gCodebook, tensor(vq.io.get(`grad_codebook_${form}`)), `d loss / d codebook (${form})`);
     });
   }
 
@@ -128,14 +115,14 @@ describe('autoencoder parity with PyTorch', () => {
     const z = tensor(vq.io.get('prequant')).requireGrad();
     const out = model.decode(model.quantize.forward(z).quantized);
     const [gz] = grad(out.square().mean(), [z]);
-    assertClose(gz, tensor(vq.io.get('grad_z_straight_through')), 'd mean(decode(quantize(z))^2) / dz');
+    assertParity(gz, tensor(vq.io.get('grad_z_straight_through')), 'd mean(decode(quantize(z))^2) / dz');
   });
 
   test('ResnetBlock with nin_shortcut (32 -> 64 channels)', () => {
     const { weights, io } = readFixture('resblock');
     const block = new ResnetBlock(32, 64);
     block.loadStateDict(weights);
-    assertClose(
+    assertParity(
       noGrad(() => block.forward(tensor(io.get('input')))),
       tensor(io.get('output')),
       'ResnetBlock output',

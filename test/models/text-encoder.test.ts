@@ -5,11 +5,9 @@
 // within 1e-4 relative (max |ours - theirs| / max |theirs|). Then shapes, the tokenizer path,
 // errors, gradients and dropout, with a tiny whitespace tokenizer written here.
 import { strict as assert } from 'node:assert';
-import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-import { Generator, SafetensorsFile, Tensor, grad, noGrad, withBackend, type TensorRecord } from '../../src/index.js';
+import { Generator, Tensor, grad, noGrad, withBackend } from '../../src/index.js';
 import {
   BERTEmbedder,
   BERT_EMBEDDER_DEFAULTS,
@@ -17,34 +15,9 @@ import {
   type TransformerEmbedderParams,
 } from '../../src/models/encoders/index.js';
 import type { TextTokenizer, TokenizerJSON } from '../../src/models/encoders/tokenizer.js';
+import { assertParity, readParityFixture } from './parity-helpers.js';
 
-const FIXTURE = path.join(
-  fileURLToPath(new URL('../../../test/fixtures/', import.meta.url)),
-  'text_encoder.safetensors',
-);
-
-const file = SafetensorsFile.open(FIXTURE);
-const tensors = new Map<string, TensorRecord>(file.keys().map((key) => [key, file.read(key)]));
-const metadata = file.metadata;
-file.close();
-
-function tensor(key: string): Tensor {
-  const record = tensors.get(key);
-  assert.ok(record !== undefined, `fixture tensor ${key} missing`);
-  return new Tensor(record.data, record.shape);
-}
-
-function assertClose(ours: Tensor, theirs: Tensor, what: string, tolerance = 1e-4): void {
-  assert.deepEqual(ours.shape, theirs.shape, `${what}: shape`);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < theirs.size; i++) {
-    diff = Math.max(diff, Math.abs(ours.data[i] - theirs.data[i]));
-    scale = Math.max(scale, Math.abs(theirs.data[i]));
-  }
-  assert.ok(scale > 0, `${what}: the reference is all zeros`);
-  assert.ok(diff <= tolerance * scale, `${what}: max |difference| ${diff} exceeds ${tolerance} x max |value| ${scale}`);
-}
+const { tensors, metadata, tensor } = readParityFixture('text_encoder.safetensors');
 
 /** TransformerEmbedder of fixture config `name`, its wrapper loaded strictly with the fixture's weights. */
 function loadEmbedder(name: string): TransformerEmbedder {
@@ -101,8 +74,8 @@ describe('text transformer parity with the PyTorch x_transformer configuration',
         const embedder = loadEmbedder(name);
         const tokens = tensor(`${prefix}.tokens`);
         const embeddings = noGrad(() => embedder.forward(tokens));
-        assertClose(embeddings, tensor(`${prefix}.embeddings`), `${prefix} embeddings`);
-        assertClose(
+        assertParity(embeddings, tensor(`${prefix}.embeddings`), `${prefix} embeddings`);
+        assertParity(
           noGrad(() => embedder.transformer.forward(tokens)),
           tensor(`${prefix}.logits`),
           `${prefix} logits`,
@@ -120,13 +93,13 @@ describe('text transformer parity with the PyTorch x_transformer configuration',
         out.mul(tensor(`${prefix}.probe`)).sum(),
         keys.map((key) => params.get(key) as Tensor),
       );
-      keys.forEach((key, i) => assertClose(grads[i], tensor(`${prefix}.grad.${key}`), `${prefix} grad ${key}`));
+      keys.forEach((key, i) => assertParity(grads[i], tensor(`${prefix}.grad.${key}`), `${prefix} grad ${key}`));
     });
   }
 
   test('small.full: the js backend gives the same embeddings', () => {
     const out = withBackend('js', () => noGrad(() => loadEmbedder('small').forward(tensor('small.full.tokens'))));
-    assertClose(out, tensor('small.full.embeddings'), 'small.full embeddings (js backend)');
+    assertParity(out, tensor('small.full.embeddings'), 'small.full embeddings (js backend)');
   });
 });
 

@@ -5,40 +5,15 @@
 // carries SpatialRescaler cases (PyTorch's F.interpolate in float32) and the key list, shapes and
 // parameter count of the MNIST-latent config.
 import { strict as assert } from 'node:assert';
-import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-import { SafetensorsFile, Tensor, grad, noGrad, withBackend, type TensorRecord } from '../../src/index.js';
+import { grad, noGrad, withBackend, type TensorRecord } from '../../src/index.js';
 import { SpatialRescaler, type SpatialRescalerParams } from '../../src/models/encoders/index.js';
 import { UNetModel, unetConfigFromParams, type UNetConditioning } from '../../src/models/unet/index.js';
+import { assertParity, readParityFixture } from './parity-helpers.js';
 
-const FIXTURE = path.join(fileURLToPath(new URL('../../../test/fixtures/', import.meta.url)), 'unet.safetensors');
-
-const file = SafetensorsFile.open(FIXTURE);
-const tensors = new Map(file.keys().map((key) => [key, file.read(key)]));
-const metadata = file.metadata;
-file.close();
-
+const { file: FIXTURE, tensors, metadata, tensor } = readParityFixture('unet.safetensors');
 const order = JSON.parse(metadata.order) as string[];
-
-function tensor(key: string): Tensor {
-  const record = tensors.get(key);
-  assert.ok(record !== undefined, `fixture tensor ${key} missing`);
-  return new Tensor(record.data, record.shape);
-}
-
-function assertClose(ours: Tensor, theirs: Tensor, what: string, tolerance = 1e-4): void {
-  assert.deepEqual(ours.shape, theirs.shape, `${what}: shape`);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < theirs.size; i++) {
-    diff = Math.max(diff, Math.abs(ours.data[i] - theirs.data[i]));
-    scale = Math.max(scale, Math.abs(theirs.data[i]));
-  }
-  assert.ok(scale > 0, `${what}: the reference is all zeros`);
-  assert.ok(diff <= tolerance * scale, `${what}: max |difference| ${diff} exceeds ${tolerance} x max |value| ${scale}`);
-}
 
 function buildModel(name: string): UNetModel {
   return new UNetModel(unetConfigFromParams(JSON.parse(metadata[`config.${name}`]), `${FIXTURE} (${name})`));
@@ -83,7 +58,7 @@ describe('U-Net parity with PyTorch', () => {
       const out = noGrad(() =>
         model.forward(tensor(`${name}.fixture.x`), tensor(`${name}.fixture.timesteps`), conditioning(name)),
       );
-      assertClose(out, tensor(`${name}.fixture.output`), `${name} output`);
+      assertParity(out, tensor(`${name}.fixture.output`), `${name} output`);
     });
 
     if (!tensors.has(`${name}.fixture.grad_x`)) continue;
@@ -95,8 +70,9 @@ describe('U-Net parity with PyTorch', () => {
       const out = model.forward(x, tensor(`${name}.fixture.timesteps`), cond);
       const inputs = cond.context === undefined ? [x] : [x, cond.context];
       const grads = grad(out.mul(tensor(`${name}.fixture.probe`)).sum(), inputs);
-      assertClose(grads[0], tensor(`${name}.fixture.grad_x`), `${name} d loss / d x`);
-      if (grads.length > 1) assertClose(grads[1], tensor(`${name}.fixture.grad_context`), `${name} d loss / d context`);
+      assertParity(grads[0], tensor(`${name}.fixture.grad_x`), `${name} d loss / d x`);
+      if (grads.length > 1)
+        assertParity(grads[1], tensor(`${name}.fixture.grad_context`), `${name} d loss / d context`);
     });
   }
 
@@ -107,7 +83,7 @@ describe('U-Net parity with PyTorch', () => {
         model.forward(tensor('cross.fixture.x'), tensor('cross.fixture.timesteps'), conditioning('cross')),
       );
     });
-    assertClose(out, tensor('cross.fixture.output'), 'cross output (js backend)');
+    assertParity(out, tensor('cross.fixture.output'), 'cross output (js backend)');
   });
 
   test('the MNIST-latent config has the PyTorch keys, shapes and parameter count', () => {
@@ -129,7 +105,7 @@ describe('SpatialRescaler parity with torch.nn.functional.interpolate', () => {
       );
       rescaler.loadStateDict(new Map([...weights].map(([key, v]) => [key.slice(`rescaler.${name}.`.length), v])));
       const out = noGrad(() => rescaler.forward(tensor('rescaler.input')));
-      assertClose(out, tensor(`rescaler.${name}.output`), `rescaler ${name}`, 1e-5);
+      assertParity(out, tensor(`rescaler.${name}.output`), `rescaler ${name}`, 1e-5);
     });
   }
 });

@@ -9,16 +9,15 @@ import { after, before, describe, test } from 'node:test';
 import type { Dataset, Sample } from '../../src/data/dataset.js';
 import { classifierAccuracy, frechetDistance, imageFeatures, trainClassifier } from '../../src/eval/index.js';
 import type { ImageClassifier } from '../../src/eval/index.js';
-import { loadLdmConfig } from '../../src/models/ldm/config.js';
 import type { LatentDiffusion } from '../../src/models/ldm/latent-diffusion.js';
 import { evaluateTextConditional, heldOutPrompts, REAL_ROW } from '../../src/pipelines/evaluate-text.js';
 import { referenceFeatures } from '../../src/pipelines/evaluate.js';
 import { generate } from '../../src/pipelines/generate.js';
 import { setNumThreads } from '../../src/tensor/device.js';
-import { createLdmTrainer } from '../../src/train/ldm-setup.js';
 import { openTrainingData, type TrainingData } from '../../src/train/training-data.js';
 import {
   makeTinyAutoencoder,
+  tinyTrainer,
   writeCaptionedFolder,
   writeClassFolder,
   writeTinyLdmConfig,
@@ -35,18 +34,8 @@ let classifier: ImageClassifier;
 let splits: { train: Dataset; test: Dataset };
 
 function trainer(config: string, data: string, out: string, steps: number) {
-  return createLdmTrainer({
-    config: loadLdmConfig(config),
-    autoencoder,
-    data,
-    outDir: path.join(dir, out),
-    steps,
-    learningRate: 2e-3,
-    checkpointEvery: 0,
-    sampleEvery: 0,
-    // The run ends with a preview grid: one sampler step keeps it cheap.
-    preview: { steps: 1 },
-  });
+  // The run ends with a preview grid: one sampler step keeps it cheap.
+  return tinyTrainer({ config, autoencoder, data, outDir: path.join(dir, out), steps, preview: { steps: 1 } });
 }
 
 function heldOutSplit(data: TrainingData): Dataset {

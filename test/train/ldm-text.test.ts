@@ -9,12 +9,17 @@ import { after, before, describe, test } from 'node:test';
 
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { loadLdmWeights } from '../../src/models/ldm/checkpoint.js';
-import { loadLdmConfig } from '../../src/models/ldm/config.js';
 import { generate } from '../../src/pipelines/generate.js';
 import { setNumThreads } from '../../src/tensor/device.js';
 import { ldmWeightsFile } from '../../src/train/ldm-checkpoint.js';
-import { createLdmTrainer, resumeLdmTrainer } from '../../src/train/ldm-setup.js';
-import { makeTinyAutoencoder, writeCaptionedFolder, writeTinyLdmConfig } from './ldm-tiny-setup.js';
+import { resumeLdmTrainer } from '../../src/train/ldm-setup.js';
+import {
+  makeTinyAutoencoder,
+  tinyTrainer,
+  writeCaptionedFolder,
+  writeTinyLdmConfig,
+  type TinyTrainerOptions,
+} from './ldm-tiny-setup.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ldm-text-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -28,19 +33,8 @@ before(async () => {
   autoencoder = await makeTinyAutoencoder(dir);
 });
 
-function create(out: string, steps: number, extra: object = {}) {
-  return createLdmTrainer({
-    config: loadLdmConfig(configFile),
-    autoencoder,
-    data,
-    outDir: path.join(dir, out),
-    steps,
-    learningRate: 2e-3,
-    checkpointEvery: 0,
-    sampleEvery: 0,
-    preview: { steps: 2 },
-    ...extra,
-  });
+function create(out: string, steps: number, extra: Partial<TinyTrainerOptions> = {}) {
+  return tinyTrainer({ config: configFile, autoencoder, data, outDir: path.join(dir, out), steps, ...extra });
 }
 
 describe('text-conditional LdmTrainer', () => {

@@ -1,10 +1,13 @@
 // Shared by the latent diffusion trainer and CLI tests: a tiny first stage (trained for one step
-// on synthetic patterns), a tiny class-conditional LDM config over it, and a folder of PNGs in two
-// class subfolders.
+// on synthetic patterns), a tiny class-conditional LDM config over it, a trainer for short runs of
+// it, and a folder of PNGs in two class subfolders.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AutoencoderTrainer } from '../../src/train/autoencoder-trainer.js';
 import { loadAutoencoderConfig } from '../../src/models/autoencoder/config.js';
+import { loadLdmConfig } from '../../src/models/ldm/config.js';
+import type { LdmTrainer } from '../../src/train/ldm-trainer.js';
+import { createLdmTrainer, type LdmTrainerOptions } from '../../src/train/ldm-setup.js';
 import { syntheticData, writePngFolder, writeTinyConfig } from './tiny-setup.js';
 
 /** A tiny KL autoencoder run (16 px RGB, f = 2, latents 2 x 8 x 8) in `dir`; returns the run directory. */
@@ -96,6 +99,26 @@ export function writeTinyLdmConfig(dir: string, name: string, options: TinyLdmOp
   const file = path.join(dir, name);
   fs.writeFileSync(file, tinyLdmYaml(options));
   return file;
+}
+
+export interface TinyTrainerOptions extends Omit<LdmTrainerOptions, 'config'> {
+  /** The config file, as writeTinyLdmConfig writes it. */
+  config: string;
+}
+
+/**
+ * A new run of a tiny LDM as the tests train it: a learning rate high enough to move in a few steps,
+ * no checkpoints or sample grids unless asked for, and a two-step preview grid at the end.
+ */
+export function tinyTrainer({ config, ...options }: TinyTrainerOptions): LdmTrainer {
+  return createLdmTrainer({
+    config: loadLdmConfig(config),
+    learningRate: 2e-3,
+    checkpointEvery: 0,
+    sampleEvery: 0,
+    preview: { steps: 2 },
+    ...options,
+  });
 }
 
 /** 20 RGB PNGs (20 and 24 px) with a caption file each: "a red circle"-like lines; returns `dir`. */

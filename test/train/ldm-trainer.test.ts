@@ -23,7 +23,13 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import { loadFirstStageModel } from '../../src/train/autoencoder-tools.js';
 import { ldmWeightsFile } from '../../src/train/ldm-checkpoint.js';
 import { createLdmTrainer, resumeLdmTrainer } from '../../src/train/ldm-setup.js';
-import { makeTinyAutoencoder, writeClassFolder, writeTinyLdmConfig } from './ldm-tiny-setup.js';
+import {
+  makeTinyAutoencoder,
+  tinyTrainer,
+  writeClassFolder,
+  writeTinyLdmConfig,
+  type TinyTrainerOptions,
+} from './ldm-tiny-setup.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ldm-trainer-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -38,19 +44,9 @@ before(async () => {
   autoencoder = await makeTinyAutoencoder(dir);
 });
 
-function create(out: string, steps: number, extra: object = {}) {
-  return createLdmTrainer({
-    config: loadLdmConfig(configFile),
-    autoencoder,
-    data,
-    outDir: path.join(dir, out),
-    steps,
-    learningRate: 2e-3,
-    checkpointEvery: 0,
-    sampleEvery: 0,
-    preview: { steps: 4 },
-    ...extra,
-  });
+function create(out: string, steps: number, extra: Partial<TinyTrainerOptions> = {}) {
+  const outDir = path.join(dir, out);
+  return tinyTrainer({ config: configFile, autoencoder, data, outDir, steps, preview: { steps: 4 }, ...extra });
 }
 
 /** The diffusion loss at fixed latents, timesteps, noise and labels. */
