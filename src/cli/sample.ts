@@ -25,8 +25,9 @@ import {
 } from './args.js';
 import type { Command } from './command.js';
 
-/** The model `ldm generate` uses unless told otherwise (see weights/README.md). */
+/** The models `ldm generate` uses unless told otherwise (see weights/README.md): class labels, and prompts. */
 export const BUNDLED_MODEL = 'weights/mnist-class-f4.safetensors';
+export const BUNDLED_TEXT_MODEL = 'weights/emoji-text-f4.safetensors';
 
 const SAMPLING_OPTIONS: OptionSpec[] = [
   {
@@ -37,6 +38,12 @@ const SAMPLING_OPTIONS: OptionSpec[] = [
   },
   { name: 'class', kind: 'integer', value: '<k>', description: 'Class of every image (class-conditional models)' },
   { name: 'prompt', kind: 'string', value: '<text>', description: 'Prompt of every image (text-to-image models)' },
+  {
+    name: 'prompts',
+    kind: 'string',
+    value: '<a;b;...>',
+    description: 'Several prompts separated by ";": a grid with one row of --n images (default 8) each',
+  },
   {
     name: 'negative-prompt',
     kind: 'string',
@@ -99,13 +106,21 @@ async function runSampling(
   const tokenizer = vocab === undefined ? undefined : WordPieceTokenizer.fromVocab(readVocab(vocab, command));
   const { ldm } = loadLdmWeights(file, { tokenizer });
   const prompt = stringOption(args, 'prompt') ?? args.positionals[0];
+  const promptRows = stringOption(args, 'prompts')
+    ?.split(';')
+    .map((text) => text.trim())
+    .filter((text) => text.length > 0);
+  if (prompt !== undefined && promptRows !== undefined)
+    throw new UsageError(`${command}: give one prompt or --prompts, not both`);
+  if (promptRows?.length === 0) throw new UsageError(`${command}: --prompts holds no prompt`);
   const negativePrompt = stringOption(args, 'negative-prompt');
   if (ldm.textEncoder !== null) {
-    if (prompt === undefined) throw new UsageError(`${command}: ${file} is a text-to-image model; give a prompt`);
+    if (prompt === undefined && promptRows === undefined)
+      throw new UsageError(`${command}: ${file} is a text-to-image model; give a prompt`);
     if (ldm.textEncoder.tokenizer === null) {
       throw new UsageError(`${command}: ${file} carries no tokenizer; give its vocabulary with --vocab <vocab.txt>`);
     }
-  } else if (prompt !== undefined || negativePrompt !== undefined) {
+  } else if (prompt !== undefined || promptRows !== undefined || negativePrompt !== undefined) {
     const kind = ldm.numClasses === null ? 'unconditional' : 'class-conditional (use --class)';
     throw new UsageError(`${command}: ${file} is ${kind}; it takes no prompt`);
   }
@@ -120,7 +135,12 @@ async function runSampling(
     );
   }
   const perClassGrid = classes !== null && classLabel === undefined;
-  const n = countOption(args, 'n', 1, command) ?? (perClassGrid ? classes * 8 : defaultN);
+  const givenN = countOption(args, 'n', 1, command);
+  const perPrompt = givenN ?? 8;
+  const n =
+    promptRows !== undefined ? promptRows.length * perPrompt : (givenN ?? (perClassGrid ? classes * 8 : defaultN));
+  const prompts =
+    promptRows === undefined ? prompt : classGridLabels(promptRows.length, perPrompt).map((row) => promptRows[row]);
   if (perClassGrid && n % classes !== 0) {
     throw new UsageError(`${command}: without --class, --n must be a multiple of the ${classes} classes (a row each)`);
   }
@@ -144,7 +164,7 @@ async function runSampling(
   const images = generate(ldm, {
     n,
     labels,
-    prompts: prompt,
+    prompts,
     negativePrompts: negativePrompt,
     sampler,
     steps,
@@ -177,6 +197,7 @@ async function runSampling(
   };
   if (classLabel !== undefined) text.class = String(classLabel);
   if (prompt !== undefined) text.prompt = prompt;
+  if (promptRows !== undefined) text.prompts = JSON.stringify(promptRows);
   if (negativePrompt !== undefined) text['negative prompt'] = negativePrompt;
   fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true });
   if (flagOption(args, 'separate')) {
@@ -184,13 +205,14 @@ async function runSampling(
     for (let i = 0; i < n; i++) {
       const name = `${stem}-${String(i).padStart(4, '0')}.png`;
       const label = Array.isArray(labels) ? labels[i] : classLabel;
-      saveImage(images.slice(0, i, i + 1), name, {
-        text: { ...text, index: String(i), ...(label === undefined ? {} : { class: String(label) }) },
-      });
+      const own: Record<string, string> = { index: String(i) };
+      if (label !== undefined) own.class = String(label);
+      if (Array.isArray(prompts)) own.prompt = prompts[i];
+      saveImage(images.slice(0, i, i + 1), name, { text: { ...text, ...own } });
     }
     console.log(`wrote ${n} images ${stem}-0000.png ... in ${seconds.toFixed(1)} s`);
   } else {
-    const nrow = countOption(args, 'nrow', 1, command) ?? (perClassGrid ? n / classes : 8);
+    const nrow = countOption(args, 'nrow', 1, command) ?? (perClassGrid ? n / classes : promptRows ? perPrompt : 8);
     saveImage(images, output, { nrow, text });
     console.log(
       `wrote ${output} (${n} images, ${sampler} ${text.steps} steps, guidance ${guidance}) in ${seconds.toFixed(1)} s`,
@@ -227,13 +249,13 @@ const sampleSpec: CommandSpec = {
 
 const generateSpec: CommandSpec = {
   name: 'generate',
-  summary: 'Generate images; with no --model, from the bundled MNIST model (e.g. ldm generate --class 7 -o seven.png).',
+  summary: 'Generate images with the bundled models (ldm generate --class 7 -o seven.png; ldm generate "blue heart").',
   usage: '["prompt"] [--class K] [-o out.png] [--model <dir|ckpt>] [sampling options]',
   details: [
-    `Without --model it uses ${BUNDLED_MODEL}, a class-conditional LDM over a KL f=4 autoencoder trained on ` +
-      'MNIST by this package (weights/README.md says how to reproduce it). Without --class it draws one row ' +
-      'per class. With --model a text-to-image model, the prompt may be given as the argument ' +
-      '(ldm generate "blue heart" --model <m>). Options as for ldm sample.',
+    `Without --model, a prompt goes to ${BUNDLED_TEXT_MODEL}, a text-to-image LDM trained on the emoji set, ` +
+      `and anything else to ${BUNDLED_MODEL}, a class-conditional LDM trained on MNIST; both were trained by ` +
+      'this package over KL f=4 autoencoders (weights/README.md says how to reproduce them). Without --class ' +
+      'the MNIST model draws one row per class. The prompt is the argument or --prompt. Options as for ldm sample.',
   ],
   options: [
     { ...MODEL_OPTION, description: `${MODEL_OPTION.description} (default: the bundled ${BUNDLED_MODEL})` },
@@ -243,7 +265,7 @@ const generateSpec: CommandSpec = {
   examples: [
     'ldm generate --class 7 -o seven.png',
     'ldm generate --n 40 --seed 3 -o digits.png',
-    'ldm generate "cat face with glasses" --model runs/emoji-t2i --n 4 -o cats.png',
+    'ldm generate "cat face with glasses" --n 4 -o cats.png',
   ],
 };
 
@@ -252,8 +274,13 @@ export const sampleCommand: Command = {
   run: (args) => runSampling(args, 'sample', requireOption(args, 'model', 'sample'), 16),
 };
 
+function bundledModel(args: ParsedArgs): string {
+  const prompted = stringOption(args, 'prompt') !== undefined || args.positionals.length > 0;
+  return prompted ? BUNDLED_TEXT_MODEL : BUNDLED_MODEL;
+}
+
 export const generateCommand: Command = {
   spec: generateSpec,
   run: (args) =>
-    runSampling(args, 'generate', stringOption(args, 'model') ?? path.join(packageRoot(), BUNDLED_MODEL), 1),
+    runSampling(args, 'generate', stringOption(args, 'model') ?? path.join(packageRoot(), bundledModel(args)), 1),
 };

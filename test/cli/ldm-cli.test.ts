@@ -177,6 +177,25 @@ describe('ldm train / sample / generate / eval', () => {
     const generated = await ldm(['generate', 'a blue square', '--model', textRun, '--steps', '2', '-o', 'blue.png']);
     assert.equal(generated.code, 0, generated.stderr);
     assert.equal(png(path.join(dir, 'blue.png')).text.prompt, 'a blue square');
+    const rows = await ldm([
+      'sample',
+      ...[
+        '--model',
+        textRun,
+        '--prompts',
+        'a red circle; a blue square;',
+        '--n',
+        '3',
+        '--steps',
+        '2',
+        '-o',
+        'rows.png',
+      ],
+    ]);
+    assert.equal(rows.code, 0, rows.stderr);
+    const grid = png(path.join(dir, 'rows.png'));
+    assert.deepEqual(grid.shape, [3, 2 * 18 + 2, 3 * 18 + 2]);
+    assert.equal(grid.text.prompts, JSON.stringify(['a red circle', 'a blue square']));
     const noPrompt = await ldm(['sample', '--model', textRun, '--steps', '2', '-o', 'x.png']);
     assert.equal(noPrompt.code, 1);
     assert.match(noPrompt.stderr, /is a text-to-image model; give a prompt/);
