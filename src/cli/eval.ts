@@ -176,11 +176,13 @@ async function run(args: ParsedArgs): Promise<number> {
       ? evaluateClassConditional(ldm, classifier, datasets, settings, { ...options, perClass: counts.perClass })
       : evaluateTextConditional(ldm, classifier, datasets, settings, { ...options, ...counts });
   console.log(`\nmodel ${file}, guidance ${guidance}\n`);
-  console.log('| images | n | accuracy | Frechet distance | seconds |');
-  console.log('| --- | --- | --- | --- | --- |');
+  console.log('| images | n | accuracy | class-balanced accuracy | Frechet distance | seconds |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
   for (const row of rows) {
+    const percent = (share: number): string => `${(100 * share).toFixed(1)}%`;
     console.log(
-      `| ${row.name} | ${row.images} | ${(100 * row.accuracy).toFixed(1)}% | ${row.frechet.toFixed(3)} | ${row.seconds.toFixed(0)} |`,
+      `| ${row.name} | ${row.images} | ${percent(row.accuracy)} | ${percent(row.balancedAccuracy)} | ` +
+        `${row.frechet.toFixed(3)} | ${row.seconds.toFixed(0)} |`,
     );
   }
   const json = stringOption(args, 'json');

@@ -14,6 +14,7 @@ export {
 } from './train-classifier.js';
 export {
   classifierAccuracy,
+  balancedAccuracy,
   predictClasses,
   imageFeatures,
   featureStatistics,

@@ -82,6 +82,27 @@ export function classifierAccuracy(
   return correct / predictions.length;
 }
 
+/**
+ * Accuracy with every class weighted alike: the mean over the classes present in `labels` of the
+ * share of their images predicted as that class (balanced accuracy). On a split where one class
+ * dominates, plain accuracy mostly measures that class; this does not.
+ */
+export function balancedAccuracy(predictions: ArrayLike<number>, labels: ArrayLike<number>): number {
+  if (predictions.length !== labels.length || labels.length === 0) {
+    throw new Error(`balancedAccuracy: ${predictions.length} predictions for ${labels.length} labels`);
+  }
+  const seen = new Map<number, { total: number; correct: number }>();
+  for (let i = 0; i < labels.length; i++) {
+    const count = seen.get(labels[i]) ?? { total: 0, correct: 0 };
+    count.total += 1;
+    if (predictions[i] === labels[i]) count.correct += 1;
+    seen.set(labels[i], count);
+  }
+  let sum = 0;
+  for (const { total, correct } of seen.values()) sum += correct / total;
+  return sum / seen.size;
+}
+
 /** Features [N, featureDim] (float32) of images [N, C, H, W]: the classifier's penultimate activations. */
 export function imageFeatures(classifier: ImageClassifier, images: Tensor, batchSize = EVAL_BATCH_SIZE): Tensor {
   const n = images.shape[0] ?? 0;

@@ -8,7 +8,13 @@
 // evenly over their splits, which may be in class order (emoji).
 import type { Dataset } from '../data/dataset.js';
 import type { SamplerName } from '../diffusion/index.js';
-import { classifierAccuracy, frechetDistance, imageFeatures, type ImageClassifier } from '../eval/index.js';
+import {
+  balancedAccuracy,
+  frechetDistance,
+  imageFeatures,
+  predictClasses,
+  type ImageClassifier,
+} from '../eval/index.js';
 import type { LatentDiffusion } from '../models/ldm/latent-diffusion.js';
 import { Tensor } from '../tensor/tensor.js';
 import { generate } from './generate.js';
@@ -39,6 +45,8 @@ export interface EvaluationRow {
   images: number;
   /** Share classified as the class asked for (real images: as their label). */
   accuracy: number;
+  /** The same with every class weighted alike (mean per-class recall). */
+  balancedAccuracy: number;
   frechet: number;
   seconds: number;
 }
@@ -120,10 +128,12 @@ export function measureRow(
   onRow?.({ name, phase: 'start' });
   const started = performance.now();
   const made = make();
+  const predictions = predictClasses(classifier, made.images);
   const row: EvaluationRow = {
     name,
     images: made.images.shape[0],
-    accuracy: classifierAccuracy(classifier, made.images, made.labels),
+    accuracy: predictions.filter((p, i) => p === made.labels[i]).length / predictions.length,
+    balancedAccuracy: balancedAccuracy(predictions, made.labels),
     frechet: frechetDistance(imageFeatures(classifier, made.images), reference),
     seconds: (performance.now() - started) / 1000,
   };

@@ -138,7 +138,7 @@ describe('ldm train / sample / generate / eval', () => {
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /trained now/);
     assert.match(first.stdout, /\| held-out real images \| 2 \|/);
-    assert.match(first.stdout, /\| ddim 2 \| 2 \| \d+\.\d% \| \d+\.\d+ \|/);
+    assert.match(first.stdout, /\| ddim 2 \| 2 \| \d+\.\d% \| \d+\.\d% \| \d+\.\d+ \|/);
     const report = JSON.parse(fs.readFileSync(path.join(dir, 'eval.json'), 'utf8')) as { rows: { name: string }[] };
     assert.deepEqual(
       report.rows.map((r) => r.name),

@@ -56,9 +56,9 @@ describe('ldm eval on a text-to-image model', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /trained now/);
     assert.match(result.stdout, /guidance 3\n/);
-    assert.match(result.stdout, /\| held-out real images \| 2 \| \d+\.\d% \| \d+\.\d+ \|/);
-    assert.match(result.stdout, /\| ddim 2 \| 4 \| \d+\.\d% \| \d+\.\d+ \|/);
-    assert.match(result.stdout, /\| empty prompt \(ddim 2\) \| 4 \| \d+\.\d% \| \d+\.\d+ \|/);
+    assert.match(result.stdout, /\| held-out real images \| 2 \| \d+\.\d% \| \d+\.\d% \| \d+\.\d+ \|/);
+    assert.match(result.stdout, /\| ddim 2 \| 4 \| \d+\.\d% \| \d+\.\d% \| \d+\.\d+ \|/);
+    assert.match(result.stdout, /\| empty prompt \(ddim 2\) \| 4 \| \d+\.\d% \| \d+\.\d% \| \d+\.\d+ \|/);
     const report = JSON.parse(fs.readFileSync(path.join(dir, 'eval.json'), 'utf8')) as {
       guidance: number;
       rows: { name: string; images: number; accuracy: number; frechet: number; seconds: number }[];

@@ -11,6 +11,7 @@ import { Generator, Tensor, data, getNumThreads, setNumThreads, writeSafetensors
 import type { Dataset } from '../../src/data/index.js';
 import {
   ImageClassifier,
+  balancedAccuracy,
   classifierAccuracy,
   datasetAccuracy,
   datasetImages,
@@ -160,6 +161,13 @@ describe('metric helpers', () => {
     const labels = predicted.map((k, i) => (i < 3 ? (k + 1) % 10 : k));
     assert.equal(classifierAccuracy(classifier, images, labels), 0.7);
     assert.throws(() => classifierAccuracy(classifier, images, [1, 2]), /2 labels for images \[10, 1, 32, 32\]/);
+  });
+
+  test('balancedAccuracy weights every class present alike', () => {
+    // Class 0: 3 of 4 right; class 1: 0 of 1; class 2: 1 of 1 -> (0.75 + 0 + 1) / 3.
+    assert.equal(balancedAccuracy([0, 0, 0, 5, 0, 2], [0, 0, 0, 0, 1, 2]), 1.75 / 3);
+    assert.equal(balancedAccuracy([1, 1], [1, 1]), 1);
+    assert.throws(() => balancedAccuracy([1], [1, 2]), /1 predictions for 2 labels/);
   });
 
   test('batching does not change predictions or features', () => {
