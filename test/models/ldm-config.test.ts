@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import { BERT_EMBEDDER_DEFAULTS } from '../../src/models/encoders/bert-embedder.js';
+import { ldmFromConfig } from '../../src/models/ldm/checkpoint.js';
 import { loadLdmConfig } from '../../src/models/ldm/config.js';
 import { presetNames } from '../../src/io/package-files.js';
 import { resolveLdmConfig } from '../../src/train/ldm-config.js';
@@ -22,6 +24,45 @@ function writeVariant(name: string, edit: (text: string) => string): string {
 }
 
 describe('LDM config', () => {
+  test("the CompVis text-to-image config loads as it is; its text encoder's keys are the original's", () => {
+    const text = fs.readFileSync(path.join(FIXTURES, 'txt2img-1p4B-eval.yaml'), 'utf8');
+    const { model } = loadLdmConfig(path.join(FIXTURES, 'txt2img-1p4B-eval.yaml'));
+    assert.equal(model.conditioningKey, 'crossattn');
+    assert.equal(model.condStage.kind, 'text');
+    assert.deepEqual(model.condStage.kind === 'text' && model.condStage.params, {
+      ...BERT_EMBEDDER_DEFAULTS,
+      n_embed: 1280,
+      n_layer: 32,
+    });
+    assert.equal(model.params.scale_factor, 0.18215);
+    // The same layout at a size a test can build.
+    const small = path.join(dir, 'txt2img-small.yaml');
+    fs.writeFileSync(
+      small,
+      text
+        .replace('model_channels: 320', 'model_channels: 32')
+        .replace('context_dim: 1280', 'context_dim: 16')
+        .replace('n_embed: 1280', 'n_embed: 16')
+        .replace('n_layer: 32', 'n_layer: 1')
+        .replace('ch: 128', 'ch: 32'),
+    );
+    const ldm = ldmFromConfig(loadLdmConfig(small).model);
+    const keys = ldm.stateDict().keys();
+    const condKeys = [...keys].filter((key) => key.startsWith('cond_stage_model.'));
+    for (const key of [
+      'cond_stage_model.transformer.token_emb.weight',
+      'cond_stage_model.transformer.pos_emb.emb.weight',
+      'cond_stage_model.transformer.attn_layers.layers.0.1.to_q.weight',
+      'cond_stage_model.transformer.attn_layers.layers.1.1.net.0.0.weight',
+      'cond_stage_model.transformer.norm.weight',
+      'cond_stage_model.transformer.to_logits.weight',
+    ]) {
+      assert.ok(condKeys.includes(key), key);
+    }
+    assert.equal(ldm.textEncoder?.params.vocab_size, 30522);
+    assert.equal(ldm.textEncoder?.params.max_seq_len, 77);
+  });
+
   test('the CompVis class-conditional ImageNet config loads as it is', () => {
     const config = loadLdmConfig(path.join(FIXTURES, 'cin-ldm-vq-f8.yaml'));
     const { model } = config;
