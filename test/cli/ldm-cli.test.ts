@@ -203,4 +203,18 @@ describe('ldm train / sample / generate / eval', () => {
     assert.equal(wrongModel.code, 1);
     assert.match(wrongModel.stderr, /is class-conditional \(use --class\); it takes no prompt/);
   });
+
+  test('generate without --model uses the bundled models: MNIST for a class, emoji for a prompt', async () => {
+    const digit = await ldm(['generate', '--class', '7', '--steps', '2', '--threads', '1', '-o', 'bundled-7.png']);
+    assert.equal(digit.code, 0, digit.stderr);
+    const seven = png(path.join(dir, 'bundled-7.png'));
+    assert.deepEqual(seven.shape.slice(1), [32, 32]);
+    assert.match(seven.text.model, /weights\/mnist-class-f4\.safetensors$/);
+    const heart = await ldm(['generate', 'blue heart', '--steps', '2', '--threads', '1', '-o', 'bundled-heart.png']);
+    assert.equal(heart.code, 0, heart.stderr);
+    const image = png(path.join(dir, 'bundled-heart.png'));
+    assert.deepEqual(image.shape, [3, 32, 32]);
+    assert.match(image.text.model, /weights\/emoji-text-f4\.safetensors$/);
+    assert.equal(image.text.prompt, 'blue heart');
+  });
 });
