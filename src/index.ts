@@ -83,5 +83,12 @@ export {
   type AutoencoderConfig,
   type AutoencoderTrainingConfig,
 } from './models/autoencoder/index.js';
+export { IdentityFirstStage } from './models/autoencoder/identity-first-stage.js';
 export * as losses from './models/losses/index.js';
+export * as unet from './models/unet/index.js';
+export * as encoders from './models/encoders/index.js';
+export * as diffusion from './diffusion/index.js';
+export * as evaluation from './eval/index.js';
+export * from './models/ldm/index.js';
+export * from './pipelines/index.js';
 export * as train from './train/index.js';

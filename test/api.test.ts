@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
 import {
@@ -18,6 +19,9 @@ import {
   optim,
   readSafetensors,
   writeSafetensors,
+  generate,
+  loadLdmWeights,
+  diffusion,
 } from 'latent-diffusion';
 
 class TinyNet extends nn.Module {
@@ -131,4 +135,14 @@ test(`training loop resident memory is flat over 1,000 steps (${getBackend().nam
   // Garbage collection runs when V8 decides, so RSS wobbles; a leak of even one activation
   // buffer per step (32 x 8 x 16 x 16 floats = 256 KiB) would add 225 MiB over 900 steps.
   assert.ok(peak - afterWarmUp < 24, `RSS grew from ${afterWarmUp.toFixed(1)} MiB to a peak of ${peak.toFixed(1)} MiB`);
+});
+
+test('the bundled models load and sample through the package API', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const { ldm } = loadLdmWeights(join(root, 'weights', 'mnist-class-f4.safetensors'));
+  assert.deepEqual(generate(ldm, { labels: 7, steps: 2, guidance: 3 }).shape, [1, 1, 32, 32]);
+  const text = loadLdmWeights(join(root, 'weights', 'emoji-text-f4.safetensors')).ldm;
+  const hearts = generate(text, { n: 2, prompts: 'blue heart', negativePrompts: 'red', steps: 2, guidance: 3 });
+  assert.deepEqual(hearts.shape, [2, 3, 32, 32]);
+  assert.ok(diffusion.SAMPLER_NAMES.includes('dpm++2m'));
 });
