@@ -15,7 +15,13 @@ export type { Backend } from './tensor/backend.js';
 export * as F from './tensor/functional.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
-export { SafetensorsFile, readSafetensors, writeSafetensors, type TensorRecord } from './io/safetensors.js';
+export {
+  SafetensorsFile,
+  readSafetensors,
+  readSafetensorsMetadata,
+  writeSafetensors,
+  type TensorRecord,
+} from './io/safetensors.js';
 export * as data from './data/index.js';
 export {
   decodeImage,

@@ -5,7 +5,7 @@
 // used. Mirroring an image does not mirror its latent exactly, so with `flip` the mirrored
 // images are encoded too and each use picks one of the two at random.
 import * as fs from 'node:fs';
-import { readSafetensors, SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
+import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../io/safetensors.js';
 import type { Generator } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { Dataset, Sample } from './dataset.js';
@@ -129,9 +129,7 @@ export function latentCacheSource(file: string): { data: string; firstStage: str
 
 function cacheMetadata(file: string): Record<string, string> {
   if (!fs.existsSync(file)) throw new Error(`latent cache ${file} does not exist`);
-  const opened = SafetensorsFile.open(file);
-  const meta = opened.metadata;
-  opened.close();
+  const meta = readSafetensorsMetadata(file);
   if (meta.format !== FORMAT) throw new Error(`${file} is not a latent cache (format "${meta.format ?? 'none'}")`);
   return meta;
 }

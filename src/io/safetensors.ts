@@ -110,6 +110,16 @@ export function readSafetensors(path: string): Map<string, TensorRecord> {
   }
 }
 
+/** The "__metadata__" string pairs of a safetensors file (its header only is read). */
+export function readSafetensorsMetadata(path: string): Record<string, string> {
+  const file = SafetensorsFile.open(path);
+  try {
+    return file.metadata;
+  } finally {
+    file.close();
+  }
+}
+
 export interface WriteSafetensorsOptions {
   /** Storage type: F32 (default, exact) or F16 (half the size; values rounded to nearest even, out of range to infinity). */
   dtype?: 'F32' | 'F16';

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readImage, saveImage } from '../io/image.js';
 import { resizeCenterCrop } from '../io/resize.js';
-import { readSafetensors, SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
+import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from '../io/safetensors.js';
 import type { ConfigObject } from '../io/config.js';
 import type { AutoencoderKL } from '../models/autoencoder/autoencoder-kl.js';
 import { autoencoderFromConfig, loadAutoencoderStateDict } from '../models/autoencoder/checkpoint.js';
@@ -65,9 +65,7 @@ export function loadFirstStageModel(location: string, options: LoadFirstStageOpt
 }
 
 function configOfWeights(file: string): AutoencoderTrainingConfig {
-  const reader = SafetensorsFile.open(file);
-  const stored = reader.metadata.config;
-  reader.close();
+  const stored = readSafetensorsMetadata(file).config;
   if (stored === undefined) {
     throw new Error(`${file} carries no config in its metadata; give one with --config <yaml|preset>`);
   }

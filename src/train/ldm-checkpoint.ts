@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ConfigObject } from '../io/config.js';
-import { readSafetensors, SafetensorsFile, writeSafetensors, type TensorRecord } from '../io/safetensors.js';
+import { readSafetensors, readSafetensorsMetadata, writeSafetensors, type TensorRecord } from '../io/safetensors.js';
 import type { LatentDiffusion } from '../models/ldm/latent-diffusion.js';
 import {
   ldmStateDict,
@@ -132,9 +132,7 @@ export function readLdmTrainerState(dir: string): LdmTrainerState {
 export function restoreLdmCheckpoint(dir: string, parts: LdmTrainingParts): void {
   loadLdmStateDict(parts.ldm, readSafetensors(path.join(dir, LDM_MODEL_FILE)));
   const optimizerPath = path.join(dir, LDM_OPTIMIZER_FILE);
-  const reader = SafetensorsFile.open(optimizerPath);
-  const json = reader.metadata.optimizer;
-  reader.close();
+  const json = readSafetensorsMetadata(optimizerPath).optimizer;
   if (json === undefined) throw new Error(`${optimizerPath}: metadata lacks the optimizer state`);
   parts.optimizer.loadStateDict(optimizerStateFromTensors(readSafetensors(optimizerPath), json, OPTIMIZER_PREFIX));
   if (parts.ema !== null) parts.ema.loadStateDict(readEmaWeights(path.join(dir, LDM_EMA_FILE)));
@@ -163,9 +161,7 @@ export function exportLdmWeights(
   options: { dtype?: 'F32' | 'F16'; weights?: 'auto' | 'ema' | 'trained' } = {},
 ): string {
   const source = ldmWeightsFile(location, options.weights);
-  const reader = SafetensorsFile.open(source);
-  const { config, step, [TOKENIZER_METADATA_KEY]: tokenizer } = reader.metadata;
-  reader.close();
+  const { config, step, [TOKENIZER_METADATA_KEY]: tokenizer } = readSafetensorsMetadata(source);
   if (config === undefined)
     throw new Error(`${source} carries no config; it is not a latent diffusion checkpoint of ours`);
   const metadata: Record<string, string> = { format: LDM_WEIGHTS_FORMAT, config, source: path.basename(source) };

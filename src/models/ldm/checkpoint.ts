@@ -4,7 +4,7 @@
 // also stores (`betas`, `alphas_cumprod`, ...) are recomputed from the config and only checked.
 import * as fs from 'node:fs';
 import { readCompVisConfig, type ConfigObject } from '../../io/config.js';
-import { SafetensorsFile, readSafetensors, type TensorRecord } from '../../io/safetensors.js';
+import { readSafetensors, readSafetensorsMetadata, type TensorRecord } from '../../io/safetensors.js';
 import type { StateDictInput, TensorData } from '../../nn/module.js';
 import type { Generator } from '../../tensor/random.js';
 import { autoencoderFromConfig } from '../autoencoder/checkpoint.js';
@@ -108,7 +108,7 @@ export function ldmWeightsMetadata(ldm: LatentDiffusion): Record<string, string>
 export function attachStoredTokenizer(ldm: LatentDiffusion, file: string): void {
   const encoder = ldm.textEncoder;
   if (encoder === null) return;
-  const stored = metadataOf(file)[TOKENIZER_METADATA_KEY];
+  const stored = readSafetensorsMetadata(file)[TOKENIZER_METADATA_KEY];
   if (stored === undefined) return;
   let json: TokenizerJSON;
   try {
@@ -126,19 +126,9 @@ export interface LoadedLdm {
   file: string;
 }
 
-/** The metadata of a safetensors file. */
-function metadataOf(file: string): Record<string, string> {
-  const reader = SafetensorsFile.open(file);
-  try {
-    return reader.metadata;
-  } finally {
-    reader.close();
-  }
-}
-
 /** The config stored in one of our weight files, or null. */
 export function configOfLdmWeights(file: string): ConfigObject | null {
-  const text = metadataOf(file).config;
+  const text = readSafetensorsMetadata(file).config;
   return text === undefined ? null : (JSON.parse(text) as ConfigObject);
 }
 
