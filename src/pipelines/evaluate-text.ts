@@ -15,6 +15,7 @@ import {
   measureRow,
   referenceFeatures,
   samplerSteps,
+  spreadIndex,
   settingName,
   type EvaluationOptions,
   type EvaluationRow,
@@ -54,7 +55,7 @@ export function heldOutPrompts(test: Dataset, limit = test.length): { prompts: H
   const values = new Float32Array(limit * plane);
   const prompts: HeldOutPrompt[] = [];
   for (let k = 0; k < limit; k++) {
-    const index = Math.floor((k * test.length) / limit);
+    const index = spreadIndex(k, limit, test.length);
     const { image, label, caption } = test.get(index);
     if (label === undefined) throw new Error(`${test.name} has no labels: the classifier needs them`);
     const first = Array.isArray(caption) ? caption[0] : caption;

@@ -141,6 +141,11 @@ export function measureRow(
   return row;
 }
 
+/** The k-th of `count` indices spread evenly over [0, length): splits may be in class order. */
+export function spreadIndex(k: number, count: number, length: number): number {
+  return Math.floor((k * length) / count);
+}
+
 /** `count` examples evenly spaced over a dataset, with their labels (required unless `needLabels` is false). */
 function spreadLabelledImages(dataset: Dataset, count: number, needLabels = true): LabelledImages {
   const { channels, size } = dataset;
@@ -148,7 +153,7 @@ function spreadLabelledImages(dataset: Dataset, count: number, needLabels = true
   const values = new Float32Array(count * plane);
   const labels: number[] = [];
   for (let k = 0; k < count; k++) {
-    const { image, label } = dataset.get(Math.floor((k * dataset.length) / count));
+    const { image, label } = dataset.get(spreadIndex(k, count, dataset.length));
     if (label === undefined && needLabels) throw new Error(`${dataset.name} has no labels`);
     values.set(image, k * plane);
     labels.push(label ?? -1);

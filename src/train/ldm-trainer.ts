@@ -11,7 +11,7 @@ import { DataLoader } from '../data/loader.js';
 import { LatentDataset, loadLatentCache } from '../data/latent-cache.js';
 import { qSample, trainingTarget } from '../diffusion/index.js';
 import { saveImage } from '../io/image.js';
-import type { LatentDiffusion } from '../models/ldm/latent-diffusion.js';
+import type { LatentDiffusion, LdmConditioning } from '../models/ldm/latent-diffusion.js';
 import { AdamW } from '../optim/adam.js';
 import { EMA } from '../optim/ema.js';
 import { lambdaLinearSchedule, type LRSchedule } from '../optim/lr-schedule.js';
@@ -189,13 +189,7 @@ export class LdmTrainer {
     const x0 = latents.mul(ldm.scaleFactor);
     const xt = qSample(ldm.schedule, x0, t, noise);
     const target = trainingTarget(ldm.schedule, ldm.parameterization, x0, noise, t);
-    const cond =
-      ldm.textEncoder !== null
-        ? ldm.conditioning({ prompts: this.dropCaptions(captions) })
-        : labels === null
-          ? {}
-          : ldm.conditioning({ labels: this.dropLabels(labels) });
-    const output = ldm.applyModel(xt, Tensor.from(t, [n]), cond);
+    const output = ldm.applyModel(xt, Tensor.from(t, [n]), this.batchConditioning(labels, captions));
     const diff = output.sub(target);
     const loss = (ldm.config.params.loss_type === 'l1' ? diff.abs() : diff.mul(diff)).mean();
     this.optimizer.zeroGrad();
@@ -309,6 +303,12 @@ export class LdmTrainer {
     if (nullClass === null || p === 0) return labels;
     const g = this.generators.diffusion;
     return labels.map((label) => (g.uniform() < p ? nullClass : label));
+  }
+
+  /** The batch's condition for the U-Net, dropped for guidance training: its captions, its labels, or none. */
+  private batchConditioning(labels: number[] | null, captions: string[]): LdmConditioning {
+    if (this.ldm.textEncoder !== null) return this.ldm.conditioning({ prompts: this.dropCaptions(captions) });
+    return labels === null ? {} : this.ldm.conditioning({ labels: this.dropLabels(labels) });
   }
 
   /** Replaces each caption by the empty one with probability conditionDropout, for guidance training. */
