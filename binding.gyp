@@ -11,7 +11,9 @@
         "native/norm.cc",
         "native/attention.cc",
         "native/resample.cc",
-        "native/copy.cc"
+        "native/copy.cc",
+        "native/geglu.cc",
+        "native/optim.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

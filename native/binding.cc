@@ -30,6 +30,8 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   RegisterAttention(env, exports);
   RegisterResample(env, exports);
   RegisterCopy(env, exports);
+  RegisterGeglu(env, exports);
+  RegisterOptim(env, exports);
   return exports;
 }
 

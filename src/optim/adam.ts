@@ -8,6 +8,8 @@
 //   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 //
 // Each element's arithmetic runs in double and is rounded once when stored to float32.
+import type { AdamStepParams } from '../tensor/backend.js';
+import { getBackend } from '../tensor/device.js';
 import {
   Optimizer,
   checkNonNegative,
@@ -79,6 +81,8 @@ export class AdamW extends AdamBase {
   }
 }
 
+const stepParams: AdamStepParams = { beta1: 0, beta2: 0, eps: 0, keep: 1, stepSize: 0, biasCorrection2Sqrt: 1 };
+
 function adamUpdate(
   param: Float32Array,
   grad: Float32Array,
@@ -102,7 +106,15 @@ function adamUpdate(
   const stepSize = lr / (1 - beta1 ** state.step);
   const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** state.step);
   if (l2 === 0 && maxExpAvgSq === null) {
-    adamStep(param, grad, expAvg, expAvgSq, beta1, beta2, eps, keep, stepSize, biasCorrection2Sqrt);
+    // The common case runs as a backend kernel (native: vectorised, on all threads). The record
+    // is reused, since a fresh object per parameter and step would be steady-state garbage.
+    stepParams.beta1 = beta1;
+    stepParams.beta2 = beta2;
+    stepParams.eps = eps;
+    stepParams.keep = keep;
+    stepParams.stepSize = stepSize;
+    stepParams.biasCorrection2Sqrt = biasCorrection2Sqrt;
+    getBackend().adamStep(param, grad, expAvg, expAvgSq, stepParams);
   } else {
     adamStepGeneral(
       param,
@@ -121,32 +133,9 @@ function adamUpdate(
   }
 }
 
-// The loops live in small functions of their own so that V8 optimizes each with its own type
+// The general loop lives in a function of its own so that V8 optimizes it with its own type
 // feedback (see sgd.ts). m and v are rounded to float32 as they are stored, and the update
-// uses the rounded values.
-
-/** The common case (no L2 term, no amsgrad), without per-element branches: about twice as fast. */
-function adamStep(
-  param: Float32Array,
-  grad: Float32Array,
-  expAvg: Float32Array,
-  expAvgSq: Float32Array,
-  beta1: number,
-  beta2: number,
-  eps: number,
-  keep: number,
-  stepSize: number,
-  biasCorrection2Sqrt: number,
-): void {
-  for (let i = 0; i < param.length; i++) {
-    const g = grad[i];
-    const m = Math.fround(beta1 * expAvg[i] + (1 - beta1) * g);
-    const v = Math.fround(beta2 * expAvgSq[i] + (1 - beta2) * g * g);
-    expAvg[i] = m;
-    expAvgSq[i] = v;
-    param[i] = Math.fround(param[i] * keep) - (stepSize * m) / (Math.sqrt(v) / biasCorrection2Sqrt + eps);
-  }
-}
+// uses the rounded values, as in the backends' adamStep.
 
 /** With an L2 term (Adam) or amsgrad. */
 function adamStepGeneral(

@@ -136,6 +136,24 @@ export interface AttentionParams {
   scale: number;
 }
 
+/**
+ * One Adam / AdamW update without an L2 term or amsgrad (src/optim/adam.ts derives these from
+ * the hyper-parameters and the step count): with g the gradient, in double precision,
+ *   m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2   (each rounded to float32)
+ *   p <- round(p * keep) - stepSize * m / (sqrt(v) / biasCorrection2Sqrt + eps)
+ */
+export interface AdamStepParams {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** AdamW's decoupled decay factor 1 - lr * weightDecay (1 for Adam). */
+  keep: number;
+  /** lr / (1 - beta1^t). */
+  stepSize: number;
+  /** sqrt(1 - beta2^t). */
+  biasCorrection2Sqrt: number;
+}
+
 export interface Backend {
   readonly name: 'js' | 'native';
 
@@ -170,6 +188,14 @@ export interface Backend {
     inner: number,
     log: boolean,
   ): void;
+
+  /**
+   * GEGLU's gate over rows of x [rows, 2 * half]: out[r, j] = x[r, j] * gelu(x[r, half + j])
+   * with the exact erf GELU; out is [rows, half].
+   */
+  geglu(x: Float32Array, out: Float32Array, rows: number, half: number): void;
+  /** Its backward: gx [rows, 2 * half] from gy [rows, half]. Overwrites gx. */
+  gegluGrad(x: Float32Array, gy: Float32Array, gx: Float32Array, rows: number, half: number): void;
 
   /** Batched (and broadcast) matrix product; see MatmulParams. Overwrites out. */
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulParams): void;
@@ -301,6 +327,15 @@ export interface Backend {
     dstOffset: number,
     dstStrides: readonly number[],
     shape: readonly number[],
+  ): void;
+
+  /** One Adam / AdamW update in place of param, expAvg and expAvgSq (all the same length). */
+  adamStep(
+    param: Float32Array,
+    grad: Float32Array,
+    expAvg: Float32Array,
+    expAvgSq: Float32Array,
+    p: AdamStepParams,
   ): void;
 
   /** Number of threads native kernels use (always 1 for js). */

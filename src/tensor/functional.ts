@@ -17,7 +17,7 @@ export {
   where,
   assertFinite,
 } from './ops/elementwise.js';
-export { exp, log, sqrt, rsqrt, abs, square, sigmoid, tanh, silu, gelu, relu } from './ops/elementwise.js';
+export { exp, log, sqrt, rsqrt, abs, square, sigmoid, tanh, silu, gelu, geglu, relu } from './ops/elementwise.js';
 export { sum, mean, variance, max, min, softmax, logSoftmax, type Axes } from './ops/reduce.js';
 export {
   reshape,

@@ -8,7 +8,7 @@ import { Dropout } from '../../nn/dropout.js';
 import { Linear } from '../../nn/linear.js';
 import { Module } from '../../nn/module.js';
 import { GroupNorm, LayerNorm } from '../../nn/normalization.js';
-import { gelu } from '../../tensor/ops/elementwise.js';
+import { geglu } from '../../tensor/ops/elementwise.js';
 import type { Generator } from '../../tensor/random.js';
 import { formatShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
@@ -25,8 +25,7 @@ export class GEGLU extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const [a, gate] = this.proj.forward(x).chunk(2, -1);
-    return a.mul(gelu(gate));
+    return geglu(this.proj.forward(x));
   }
 }
 

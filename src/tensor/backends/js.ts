@@ -5,8 +5,9 @@ import type { Backend } from '../backend.js';
 import { attention, attentionGrad } from './js/attention.js';
 import { conv2d, conv2dGradInput, conv2dGradWeight } from './js/conv2d.js';
 import { copyStrided } from './js/copy.js';
-import { binary, unary, unaryGrad } from './js/elementwise.js';
+import { binary, geglu, gegluGrad, unary, unaryGrad } from './js/elementwise.js';
 import { matmul } from './js/matmul.js';
+import { adamStep } from './js/optim.js';
 import { groupNorm, groupNormGrad, layerNorm, layerNormGrad } from './js/norm.js';
 import { reduce, softmax, softmaxGrad } from './js/reduce.js';
 import { avgPool2d, avgPool2dGrad, upsampleNearest, upsampleNearestGrad } from './js/resample.js';
@@ -20,6 +21,8 @@ export function createJsBackend(): Backend {
     reduce,
     softmax,
     softmaxGrad,
+    geglu,
+    gegluGrad,
     matmul,
     conv2d,
     conv2dGradInput,
@@ -35,6 +38,7 @@ export function createJsBackend(): Backend {
     avgPool2d,
     avgPool2dGrad,
     copyStrided,
+    adamStep,
     // Single-threaded by nature: the setting exists for the native backend.
     setNumThreads: () => {},
     getNumThreads: () => 1,

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import {
   BINARY_OPS,
   UNARY_OPS,
+  type AdamStepParams,
   type AttentionParams,
   type Backend,
   type BinaryOp,
@@ -33,6 +34,9 @@ interface NativeAddon {
   reduce(op: number, x: F32, out: F32, outer: number, size: number, inner: number): void;
   softmax(x: F32, out: F32, outer: number, size: number, inner: number, log: boolean): void;
   softmaxGrad(y: F32, gy: F32, gx: F32, outer: number, size: number, inner: number, log: boolean): void;
+  geglu(x: F32, out: F32, rows: number, half: number): void;
+  gegluGrad(x: F32, gy: F32, gx: F32, rows: number, half: number): void;
+  adamStep(param: F32, grad: F32, expAvg: F32, expAvgSq: F32, p: F64): void;
   matmul(
     a: F32,
     b: F32,
@@ -145,6 +149,17 @@ export function packAttentionParams(p: AttentionParams): F64 {
   return Float64Array.of(p.batch, p.heads, p.tq, p.tk, p.d, p.dv, p.scale);
 }
 
+/** AdamStepParams written into `into` in this field order (native/optim.cc reads the same order). */
+function packAdamStepParams(p: AdamStepParams, into: F64): F64 {
+  into[0] = p.beta1;
+  into[1] = p.beta2;
+  into[2] = p.eps;
+  into[3] = p.keep;
+  into[4] = p.stepSize;
+  into[5] = p.biasCorrection2Sqrt;
+  return into;
+}
+
 function unaryCode(op: UnaryOp): number {
   return UNARY_OPS.indexOf(op);
 }
@@ -179,6 +194,9 @@ export function createNativeBackend(): Backend {
   // with the addon; a value the user set wins.
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   const addon = createRequire(import.meta.url)(path) as NativeAddon;
+  // Reused for every adamStep call: the optimizer's steady state allocates nothing (numbers
+  // passed one by one would be boxed on every call).
+  const adamScratch = new Float64Array(6);
 
   return {
     name: 'native',
@@ -197,6 +215,8 @@ export function createNativeBackend(): Backend {
     reduce: (op, x, out, outer, size, inner) => addon.reduce(REDUCE_CODES[op], x, out, outer, size, inner),
     softmax: (x, out, outer, size, inner, log) => addon.softmax(x, out, outer, size, inner, log),
     softmaxGrad: (y, gy, gx, outer, size, inner, log) => addon.softmaxGrad(y, gy, gx, outer, size, inner, log),
+    geglu: (x, out, rows, half) => addon.geglu(x, out, rows, half),
+    gegluGrad: (x, gy, gx, rows, half) => addon.gegluGrad(x, gy, gx, rows, half),
     matmul: (a, b, out, p: MatmulParams) =>
       addon.matmul(a, b, out, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.aBatchStride, p.bBatchStride),
     conv2d: (x, w, bias, out, p) => addon.conv2d(x, w, bias, out, packConv2dParams(p)),
@@ -227,6 +247,8 @@ export function createNativeBackend(): Backend {
         Float64Array.from(dstStrides),
         Float64Array.from(shape),
       ),
+    adamStep: (param, grad, expAvg, expAvgSq, p) =>
+      addon.adamStep(param, grad, expAvg, expAvgSq, packAdamStepParams(p, adamScratch)),
     setNumThreads: (n) => addon.setNumThreads(n),
     getNumThreads: () => addon.getNumThreads(),
   };

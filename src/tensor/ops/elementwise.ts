@@ -191,3 +191,24 @@ export const silu = (x: Tensor): Tensor => unary('silu', x);
 /** GELU with the exact erf form (not the tanh approximation). */
 export const gelu = (x: Tensor): Tensor => unary('gelu', x);
 export const relu = (x: Tensor): Tensor => unary('relu', x);
+
+/**
+ * GEGLU's gate in one op: x [..., 2n] split into a and gate along the last axis, a * gelu(gate)
+ * with the exact GELU ([..., n]); the same as `a.mul(gelu(gate))` after `x.chunk(2, -1)`,
+ * without the copies of the split.
+ */
+export function geglu(x: Tensor): Tensor {
+  const width = x.rank === 0 ? 0 : x.shape[x.rank - 1];
+  if (x.rank === 0 || width % 2 !== 0)
+    throw new Error(`geglu: last axis must have even size, got ${formatShape(x.shape)}`);
+  const half = width / 2;
+  const rows = x.size / Math.max(width, 1);
+  const shape = [...x.shape.slice(0, -1), half];
+  const out = new Tensor(allocate(rows * half), shape);
+  getBackend().geglu(x.data, out.data, rows, half);
+  return record(out, 'geglu', [x], (gy) => {
+    const gx = new Tensor(allocate(x.size), x.shape);
+    getBackend().gegluGrad(x.data, gy.data, gx.data, rows, half);
+    return [gx];
+  });
+}

@@ -93,3 +93,25 @@ export function binary(op: BinaryOp, a: Floats, b: Floats, out: Floats, layout: 
     for (let j = 0; j < rowLength; j++) out[o++] = f(a[aRow + j * aStep], b[bRow + j * bStep]);
   });
 }
+
+/** out[r, j] = x[r, j] * gelu(x[r, half + j]) over rows of x [rows, 2 * half]. */
+export function geglu(x: Floats, out: Floats, rows: number, half: number): void {
+  for (let r = 0; r < rows; r++) {
+    const row = r * 2 * half;
+    for (let j = 0; j < half; j++) out[r * half + j] = x[row + j] * UNARY.gelu(x[row + half + j], 0, 0);
+  }
+}
+
+/** d/da = gy gelu(gate), d/dgate = gy a gelu'(gate). */
+export function gegluGrad(x: Floats, gy: Floats, gx: Floats, rows: number, half: number): void {
+  for (let r = 0; r < rows; r++) {
+    const row = r * 2 * half;
+    for (let j = 0; j < half; j++) {
+      const a = x[row + j];
+      const gate = x[row + half + j];
+      const g = gy[r * half + j];
+      gx[row + j] = g * UNARY.gelu(gate, 0, 0);
+      gx[row + half + j] = g * a * UNARY_DERIVATIVE.gelu(gate, 0, 0, 0);
+    }
+  }
+}
