@@ -12,8 +12,9 @@ namespace ldm {
 // C[m, n] = op(A) @ op(B), or C += op(A) @ op(B) when `accumulate`, on the calling thread.
 // Matrices are row-major with row strides lda/ldb/ldc. op(A) is [m, k]: A is stored [m, k],
 // or [k, m] when transA. op(B) is [k, n]: B is stored [k, n], or [n, k] when transB.
+// A non-null `bias` ([n]) is added to every row of C.
 void GemmSerial(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool transA, const float* b,
-                int64_t ldb, bool transB, float* c, int64_t ldc, bool accumulate);
+                int64_t ldb, bool transB, float* c, int64_t ldc, bool accumulate, const float* bias = nullptr);
 
 // C[m, n] = A[m, k] @ B[k, n], all row-major and not transposed, on the calling thread, with
 // a register-blocked kernel that reads B in place instead of packing it (as GemmSerial does

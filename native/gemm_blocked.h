@@ -127,13 +127,20 @@ inline void PackA(int64_t m, int64_t kc, const float* a, int64_t lda, bool trans
 // C[0:Rows, 0:cols] (+)= A-tile @ B-panel over depth kc, where element (r, l) of the A tile
 // is a[r * rowStride + l * depthStride] and the B panel is packed (kNr floats per l). With
 // Halves = 1 only the panel's first 16 columns are computed (cols <= 16: the output layer,
-// pointwise convolutions of 4x4 images).
+// pointwise convolutions of 4x4 images). A non-null `bias` (cols floats, one per column)
+// starts every row's sums, so that a linear layer's bias costs no pass of its own.
 template <int Rows, int Halves>
 void MicroKernel(int64_t kc, const float* a, int64_t rowStride, int64_t depthStride, const float* b, float* c,
-                 int64_t ldc, int64_t cols, bool accumulate) {
+                 int64_t ldc, int64_t cols, bool accumulate, const float* bias) {
+  Vec16 start[Halves] = {};
+  if (bias != nullptr) {
+    float padded[16 * Halves] = {};
+    std::copy(bias, bias + std::min<int64_t>(cols, 16 * Halves), padded);
+    for (int h = 0; h < Halves; h++) start[h] = Load<Vec16>(padded + 16 * h);
+  }
   Vec16 sum[Rows][Halves];
   for (int r = 0; r < Rows; r++) {
-    for (int h = 0; h < Halves; h++) sum[r][h] = Vec16{};
+    for (int h = 0; h < Halves; h++) sum[r][h] = start[h];
   }
   for (int64_t l = 0; l < kc; l++) {
     Vec16 panel[Halves];
@@ -159,7 +166,8 @@ void MicroKernel(int64_t kc, const float* a, int64_t rowStride, int64_t depthStr
   }
 }
 
-using MicroKernelFn = void (*)(int64_t, const float*, int64_t, int64_t, const float*, float*, int64_t, int64_t, bool);
+using MicroKernelFn = void (*)(int64_t, const float*, int64_t, int64_t, const float*, float*, int64_t, int64_t, bool,
+                               const float*);
 
 // Table[rows] handles a tile of `rows` rows (1..kMr).
 template <int Halves, size_t... R>
@@ -169,9 +177,9 @@ constexpr std::array<MicroKernelFn, kMr + 1> MicroKernelTable(std::index_sequenc
 constexpr std::array<MicroKernelFn, kMr + 1> kFullKernels = MicroKernelTable<2>(std::make_index_sequence<kMr>{});
 constexpr std::array<MicroKernelFn, kMr + 1> kHalfKernels = MicroKernelTable<1>(std::make_index_sequence<kMr>{});
 
-// C[m, n] (+)= op(A) @ op(B) with k >= 1; see gemm.h for the arguments.
+// C[m, n] (+)= op(A) @ op(B) (+ bias) with k >= 1; see gemm.h for the arguments.
 inline void Blocked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool transA, const float* b,
-                    int64_t ldb, bool transB, float* c, int64_t ldc, bool accumulate) {
+                    int64_t ldb, bool transB, float* c, int64_t ldc, bool accumulate, const float* bias) {
   const bool packA = n > kMaxUnpackedN;
   float* packedB = ThreadScratch(Scratch::kGemmB, kKc * std::min(kNc, (n + kNr - 1) / kNr * kNr));
   float* packedA = packA ? ThreadScratch(Scratch::kGemmA, kMc * kKc) : nullptr;
@@ -194,10 +202,12 @@ inline void Blocked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda
             const MicroKernelFn kernel = cols > 16 ? kFullKernels[rows] : kHalfKernels[rows];
             float* cTile = c + (ic + i0) * ldc + jc + j0;
             const float* bPanel = packedB + j0 * kc;
+            // The bias enters once, with the first slice of the depth.
+            const float* tileBias = bias != nullptr && pc == 0 ? bias + jc + j0 : nullptr;
             if (packA) {
-              kernel(kc, packedA + i0 * kc, 1, kMr, bPanel, cTile, ldc, cols, add);
+              kernel(kc, packedA + i0 * kc, 1, kMr, bPanel, cTile, ldc, cols, add, tileBias);
             } else {
-              kernel(kc, aBlock + i0 * rowStride, rowStride, depthStride, bPanel, cTile, ldc, cols, add);
+              kernel(kc, aBlock + i0 * rowStride, rowStride, depthStride, bPanel, cTile, ldc, cols, add, tileBias);
             }
           }
         }

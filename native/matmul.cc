@@ -13,6 +13,7 @@
 #include "common.h"
 #include "gemm.h"
 #include "gemm_blocked.h"
+#include "scratch.h"
 #include "vec.h"
 
 namespace ldm {
@@ -51,6 +52,41 @@ void InPlaceTile(const float* a, int64_t lda, const float* b, int64_t ldb, float
 // Panels narrower than this waste the micro-kernel's register tile and re-pack too often.
 constexpr int64_t kMinMatmulPanel = 64;
 
+// Depth of one slice when a product is cut along k (see SplitDepthProduct).
+constexpr int64_t kSplitDepth = 512;
+
+// A product whose m x n is too small to cut into panels for every thread, but deep (weight
+// gradients: [32, 4096] @ [4096, 32] and the like), cut instead into k slices of kSplitDepth
+// whose partial products are summed. The slices depend on k alone, and the sum runs in slice
+// order, so the result has the same bits on any number of threads.
+void SplitDepthProduct(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, int64_t aBatchStride,
+                       bool transA, const float* b, int64_t bBatchStride, bool transB, const float* bias, float* out,
+                       int threads) {
+  const int64_t slices = k / kSplitDepth;
+  const int64_t lda = transA ? m : k, ldb = transB ? k : n, size = m * n;
+  float* partial = ThreadScratch(Scratch::kPartialSums, batch * slices * size);
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp for schedule(dynamic)
+    for (int64_t item = 0; item < batch * slices; item++) {
+      const int64_t index = item / slices, slice = item % slices;
+      const int64_t k0 = PanelStart(k, slices, slice, 16), depth = PanelStart(k, slices, slice + 1, 16) - k0;
+      // Columns k0.. of op(A) and rows k0.. of op(B), in the stored layouts.
+      const float* aSlice = a + index * aBatchStride + (transA ? k0 * lda : k0);
+      const float* bSlice = b + index * bBatchStride + (transB ? k0 : k0 * ldb);
+      GemmSerial(m, n, depth, aSlice, lda, transA, bSlice, ldb, transB, partial + item * size, n, false);
+    }
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < batch * size; i++) {
+      const int64_t index = i / size;
+      const float* first = partial + index * slices * size + i % size;
+      float total = first[0];
+      for (int64_t slice = 1; slice < slices; slice++) total += first[slice * size];
+      out[i] = bias != nullptr ? total + bias[i % n] : total;
+    }
+  }
+}
+
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const char* op = "matmul";
   Napi::Env env = info.Env();
@@ -65,6 +101,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const bool transB = ArgBool(info, 8);
   const int64_t aBatchStride = ArgInt(info, 9, op);
   const int64_t bBatchStride = ArgInt(info, 10, op);
+  const float* bias = ArgOptionalF32(info, 11, op);
   if (batch < 0 || m < 0 || n < 0 || k < 0 || aBatchStride < 0 || bBatchStride < 0) {
     throw Napi::RangeError::New(env, "matmul: sizes and batch strides must be non-negative");
   }
@@ -77,6 +114,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   RequireLength(env, a, static_cast<size_t>((batch - 1) * aBatchStride + m * k), op, "a");
   RequireLength(env, b, static_cast<size_t>((batch - 1) * bBatchStride + k * n), op, "b");
   RequireLength(env, out, static_cast<size_t>(batch * m * n), op, "out");
+  if (bias != nullptr) RequireLength(env, ArgF32(info, 11, op), static_cast<size_t>(n), op, "bias");
 
   const double macs = static_cast<double>(batch) * static_cast<double>(m * n) * static_cast<double>(k);
   const int threads = macs < kGemmParallelMacs ? 1 : omp_get_max_threads();
@@ -84,6 +122,11 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   const bool splitRows = m > n;
   const int64_t extent = splitRows ? m : n;
   const int64_t panels = threads == 1 ? 1 : PanelCount(batch, extent, threads, kMinMatmulPanel, extent);
+  if (threads > 1 && batch * panels < threads && k >= 2 * kSplitDepth) {
+    SplitDepthProduct(batch, m, n, k, a.data, aBatchStride, transA, b.data, bBatchStride, transB, bias, out.data,
+                      threads);
+    return env.Undefined();
+  }
   const int64_t lda = transA ? m : k;
   const int64_t ldb = transB ? k : n;
 
@@ -101,11 +144,12 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     if (splitRows) {
       // Rows start..start+size of op(A): row offset in A, or column offset in stored A^T.
       const float* aPanel = aMatrix + (transA ? start : start * lda);
-      GemmSerial(size, n, k, aPanel, lda, transA, bMatrix, ldb, transB, cMatrix + start * n, n, false);
+      GemmSerial(size, n, k, aPanel, lda, transA, bMatrix, ldb, transB, cMatrix + start * n, n, false, bias);
     } else {
       // Columns start..start+size of op(B): column offset in B, or row offset in stored B^T.
       const float* bPanel = bMatrix + (transB ? start * ldb : start);
-      GemmSerial(m, size, k, aMatrix, lda, transA, bPanel, ldb, transB, cMatrix + start, n, false);
+      GemmSerial(m, size, k, aMatrix, lda, transA, bPanel, ldb, transB, cMatrix + start, n, false,
+                 bias != nullptr ? bias + start : nullptr);
     }
   }
   return env.Undefined();
@@ -114,15 +158,17 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void GemmSerial(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool transA, const float* b,
-                int64_t ldb, bool transB, float* c, int64_t ldc, bool accumulate) {
+                int64_t ldb, bool transB, float* c, int64_t ldc, bool accumulate, const float* bias) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    if (!accumulate) {
-      for (int64_t i = 0; i < m; i++) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
+    for (int64_t i = 0; i < m; i++) {
+      float* row = c + i * ldc;
+      if (!accumulate) std::fill(row, row + n, 0.0f);
+      for (int64_t j = 0; j < n && bias != nullptr; j++) row[j] += bias[j];
     }
     return;
   }
-  gemm::Blocked(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, accumulate);
+  gemm::Blocked(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, accumulate, bias);
 }
 
 void GemmInPlace(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,

@@ -197,8 +197,11 @@ export interface Backend {
   /** Its backward: gx [rows, 2 * half] from gy [rows, half]. Overwrites gx. */
   gegluGrad(x: Float32Array, gy: Float32Array, gx: Float32Array, rows: number, half: number): void;
 
-  /** Batched (and broadcast) matrix product; see MatmulParams. Overwrites out. */
-  matmul(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulParams): void;
+  /**
+   * Batched (and broadcast) matrix product; see MatmulParams. Overwrites out. A bias ([n], or
+   * null) is added to every row of every product: a linear layer in one pass.
+   */
+  matmul(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulParams, bias: Float32Array | null): void;
 
   /** out = conv2d(x, weight) + bias (bias [cOut] or null). Overwrites out. */
   conv2d(x: Float32Array, weight: Float32Array, bias: Float32Array | null, out: Float32Array, p: Conv2dParams): void;

@@ -325,10 +325,13 @@ describe('matmul: native vs js', () => {
       const random = rngFor(name);
       const a = uniform(random, (aStride === 0 ? 1 : batch) * m * k);
       const b = uniform(random, (bStride === 0 ? 1 : batch) * k * n);
+      const bias = uniform(random, n);
       againstJs(name, (backend) => {
         const out = scratch(batch * m * n);
-        backend.matmul(a, b, out, p);
-        return { out };
+        backend.matmul(a, b, out, p, null);
+        const outWithBias = scratch(batch * m * n);
+        backend.matmul(a, b, outWithBias, p, bias);
+        return { out, outWithBias };
       });
     }
   }

@@ -53,13 +53,13 @@ const THREADS = [1, 2];
 
 // ---------------------------------------------------------------- matmul
 
-function referenceMatmul(a: Float32Array, b: Float32Array, p: MatmulParams): Float64Array {
+function referenceMatmul(a: Float32Array, b: Float32Array, p: MatmulParams, bias: Float32Array | null): Float64Array {
   const out = new Float64Array(p.batch * p.m * p.n);
   for (let batch = 0; batch < p.batch; batch++) {
     const [aBase, bBase] = [batch * p.aBatchStride, batch * p.bBatchStride];
     for (let i = 0; i < p.m; i++) {
       for (let j = 0; j < p.n; j++) {
-        let sum = 0;
+        let sum = bias === null ? 0 : bias[j];
         for (let l = 0; l < p.k; l++) {
           const aValue = a[aBase + (p.transA ? l * p.m + i : i * p.k + l)];
           const bValue = b[bBase + (p.transB ? j * p.k + l : l * p.n + j)];
@@ -74,8 +74,9 @@ function referenceMatmul(a: Float32Array, b: Float32Array, p: MatmulParams): Flo
 
 describe('native matmul vs reference loops', { skip }, () => {
   // [batch, m, n, k, broadcast]: small (serial), above the threading threshold (2^20
-  // multiply-adds) with the batch split and the panel split (batch 1 and 3), a GEMV each way,
-  // and an empty inner dimension.
+  // multiply-adds) with the batch split and the panel split (batch 1 and 3), deep products
+  // with too few rows and columns to split (cut along k instead), a GEMV each way, and an
+  // empty inner dimension. Every case runs without and with a bias.
   const shapes: [number, number, number, number, 'a' | 'b' | null][] = [
     [2, 5, 7, 3, null],
     [4, 6, 5, 9, 'a'],
@@ -84,6 +85,8 @@ describe('native matmul vs reference loops', { skip }, () => {
     [4, 64, 80, 60, 'a'],
     [1, 130, 64, 128, null],
     [3, 128, 40, 70, 'b'],
+    [1, 32, 32, 4096, null],
+    [1, 20, 36, 1500, 'b'],
     [1, 1, 200, 64, null],
     [2, 130, 1, 64, 'a'],
     [2, 3, 4, 0, null],
@@ -108,12 +111,14 @@ describe('native matmul vs reference loops', { skip }, () => {
       test(`batch ${batch}, ${m}x${k} @ ${k}x${n}, transA ${transA}, transB ${transB}, broadcast ${broadcast}`, () => {
         const a = values((broadcast === 'a' ? 1 : batch) * m * k, 1);
         const b = values((broadcast === 'b' ? 1 : batch) * k * n, 2);
-        const expected = referenceMatmul(a, b, p);
-        for (const threads of THREADS) {
-          backend.setNumThreads(threads);
-          const out = new Float32Array(batch * m * n).fill(NaN);
-          backend.matmul(a, b, out, p);
-          assertClose(out, expected, `${threads} threads`);
+        for (const bias of [null, values(n, 3)]) {
+          const expected = referenceMatmul(a, b, p, bias);
+          for (const threads of THREADS) {
+            backend.setNumThreads(threads);
+            const out = new Float32Array(batch * m * n).fill(NaN);
+            backend.matmul(a, b, out, p, bias);
+            assertClose(out, expected, `${threads} threads, ${bias === null ? 'no bias' : 'bias'}`);
+          }
         }
       });
     }
@@ -131,19 +136,23 @@ describe('native matmul vs reference loops', { skip }, () => {
       bBatchStride: 0,
     };
     assert.throws(
-      () => backend.matmul(new Float32Array(31), new Float32Array(16), new Float32Array(32), p),
+      () => backend.matmul(new Float32Array(31), new Float32Array(16), new Float32Array(32), p, null),
       RangeError,
     );
     assert.throws(
-      () => backend.matmul(new Float32Array(32), new Float32Array(15), new Float32Array(32), p),
+      () => backend.matmul(new Float32Array(32), new Float32Array(15), new Float32Array(32), p, null),
       RangeError,
     );
     assert.throws(
-      () => backend.matmul(new Float32Array(32), new Float32Array(16), new Float32Array(31), p),
+      () => backend.matmul(new Float32Array(32), new Float32Array(16), new Float32Array(31), p, null),
       RangeError,
     );
     assert.throws(
-      () => backend.matmul(new Float32Array(32), new Float32Array(16), new Float32Array(32), { ...p, m: -1 }),
+      () => backend.matmul(new Float32Array(32), new Float32Array(16), new Float32Array(32), { ...p, m: -1 }, null),
+      RangeError,
+    );
+    assert.throws(
+      () => backend.matmul(new Float32Array(32), new Float32Array(16), new Float32Array(32), p, new Float32Array(3)),
       RangeError,
     );
   });

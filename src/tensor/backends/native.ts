@@ -49,6 +49,7 @@ interface NativeAddon {
     transB: boolean,
     aBatchStride: number,
     bBatchStride: number,
+    bias: F32 | null,
   ): void;
   conv2d(x: F32, w: F32, bias: F32 | null, out: F32, p: F64): void;
   conv2dGradInput(gy: F32, w: F32, gx: F32, p: F64): void;
@@ -217,8 +218,8 @@ export function createNativeBackend(): Backend {
     softmaxGrad: (y, gy, gx, outer, size, inner, log) => addon.softmaxGrad(y, gy, gx, outer, size, inner, log),
     geglu: (x, out, rows, half) => addon.geglu(x, out, rows, half),
     gegluGrad: (x, gy, gx, rows, half) => addon.gegluGrad(x, gy, gx, rows, half),
-    matmul: (a, b, out, p: MatmulParams) =>
-      addon.matmul(a, b, out, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.aBatchStride, p.bBatchStride),
+    matmul: (a, b, out, p: MatmulParams, bias) =>
+      addon.matmul(a, b, out, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.aBatchStride, p.bBatchStride, bias),
     conv2d: (x, w, bias, out, p) => addon.conv2d(x, w, bias, out, packConv2dParams(p)),
     conv2dGradInput: (gy, w, gx, p) => addon.conv2dGradInput(gy, w, gx, packConv2dParams(p)),
     conv2dGradWeight: (x, gy, gw, p) => addon.conv2dGradWeight(x, gy, gw, packConv2dParams(p)),

@@ -9,9 +9,9 @@ import { sumToShape } from './elementwise.js';
 import { sum } from './reduce.js';
 import { expand } from './shape-ops.js';
 
-function product(a: Float32Array, b: Float32Array, p: MatmulParams): Float32Array {
+function product(a: Float32Array, b: Float32Array, p: MatmulParams, bias: Float32Array | null = null): Float32Array {
   const out = allocate(p.batch * p.m * p.n);
-  getBackend().matmul(a, b, out, p);
+  getBackend().matmul(a, b, out, p, bias);
   return out;
 }
 
@@ -113,25 +113,12 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     throw new Error(`linear: bias ${formatShape(bias.shape)} does not match weight ${formatShape(weight.shape)}`);
   }
   const rows = x.size / inFeatures;
-  const data = product(x.data, weight.data, {
-    batch: 1,
-    m: rows,
-    n: outFeatures,
-    k: inFeatures,
-    transA: false,
-    transB: true,
-    aBatchStride: 0,
-    bBatchStride: 0,
-  });
-  if (bias !== null) {
-    // The bias row broadcast over the rows, added in place: every backend reads each element
-    // of `a` before it writes the same element of `out`, so the two may be one buffer.
-    getBackend().binary('add', data, bias.data, data, {
-      outShape: [rows, outFeatures],
-      aStrides: [outFeatures, 1],
-      bStrides: [0, 1],
-    });
-  }
+  const data = product(
+    x.data,
+    weight.data,
+    { batch: 1, m: rows, n: outFeatures, k: inFeatures, transA: false, transB: true, aBatchStride: 0, bBatchStride: 0 },
+    bias?.data ?? null,
+  );
   const out = new Tensor(data, [...x.shape.slice(0, -1), outFeatures]);
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record(out, 'linear', inputs, (gy) => {

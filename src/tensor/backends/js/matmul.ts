@@ -46,11 +46,12 @@ export function gemmAccumulate(
   }
 }
 
-export function matmul(a: Floats, b: Floats, out: Floats, p: MatmulParams): void {
+export function matmul(a: Floats, b: Floats, out: Floats, p: MatmulParams, bias: Floats | null): void {
   const { batch, m, n, k, transA, transB, aBatchStride, bBatchStride } = p;
   const acc = new Float64Array(m * n);
   for (let index = 0; index < batch; index++) {
     acc.fill(0);
+    if (bias !== null) for (let i = 0; i < m * n; i++) acc[i] = bias[i % n];
     gemmAccumulate(a, index * aBatchStride, transA, b, index * bBatchStride, transB, acc, m, n, k);
     out.set(acc, index * m * n);
   }
