@@ -37,7 +37,8 @@ export function unetTrainStep(s: UNetTrainSpec): () => void {
   const optimizer = new optim.AdamW(model.parameters(), { lr: 1e-4 });
   return () => {
     optimizer.zeroGrad();
-    F.mseLoss(model.forward(x, timesteps, { context }), target).backward();
+    // As the LDM trainer does: the step's activations go back to the buffer pool for the next.
+    F.mseLoss(model.forward(x, timesteps, { context }), target).backward(undefined, { releaseActivations: true });
     optimizer.step();
   };
 }

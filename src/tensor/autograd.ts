@@ -8,10 +8,11 @@
 // right away and a training loop's memory stays flat. Gradient rules run with recording
 // off: gradients of gradients are not supported (LDM training needs none). Gradients that
 // die during the walk go back to the buffer pool of memory.ts, and gradients summed for a
-// tensor used several times are summed in place where the engine owns the buffer.
+// tensor used several times are summed in place where the engine owns the buffer. With
+// `releaseActivations`, the walked graph's intermediate tensors go back to the pool too.
 import type { Tensor } from './tensor.js';
 import { getBackend } from './device.js';
-import { beginBackwardPass, endBackwardPass, ownedByPass, release } from './memory.js';
+import { beginBackwardPass, endBackwardPass, ownedByPass, release, releaseActivations } from './memory.js';
 import { formatShape, shapesEqual } from './shape.js';
 
 export type BackwardFn = (gradOutput: Tensor) => readonly (Tensor | null)[];
@@ -169,6 +170,7 @@ function propagate(
   retainGraph: boolean,
   targets: ReadonlySet<Tensor> | null,
   deliver: (tensor: Tensor, grad: Tensor) => boolean,
+  releaseGraph = false,
 ): void {
   const pending = new PendingGrads();
   roots.forEach((root, i) => pending.accumulate(root, rootGrads[i]));
@@ -191,6 +193,17 @@ function propagate(
     neededTensors = previousNeeded;
     endBackwardPass(enclosingPass);
   }
+  if (releaseGraph) releaseActivations(intermediateBuffers(order, roots));
+}
+
+/** For each buffer under the non-leaf tensors of `order` other than the roots: how many of them it holds. */
+function intermediateBuffers(order: readonly Tensor[], roots: readonly Tensor[]): Map<Float32Array, number> {
+  const counts = new Map<Float32Array, number>();
+  for (const tensor of order) {
+    if (tensor.gradFn === null || roots.includes(tensor)) continue;
+    counts.set(tensor.data, (counts.get(tensor.data) ?? 0) + 1);
+  }
+  return counts;
 }
 
 /** The tensors of `order` (outputs first) from which some target is reachable, targets included. */
@@ -250,15 +263,32 @@ export interface BackwardOptions {
   retainGraph?: boolean;
 }
 
+export interface BackwardReleaseOptions extends BackwardOptions {
+  /**
+   * Give the memory of the graph's intermediate tensors (every op output between the leaves
+   * and `output`, `output` excluded) back to the engine's buffer pool once the gradients are
+   * computed, for the next forward pass to reuse: the caller promises not to read them again
+   * (they hold undefined values afterwards). Training loops, which keep nothing of the forward
+   * pass but the loss, save the allocation and garbage collection of every step's activations.
+   * Not with retainGraph.
+   */
+  releaseActivations?: boolean;
+}
+
 /** Accumulates d(output)/d(leaf) into the .grad of every leaf that requires grad. */
-export function backward(output: Tensor, gradOutput?: Tensor, options: BackwardOptions = {}): void {
+export function backward(output: Tensor, gradOutput?: Tensor, options: BackwardReleaseOptions = {}): void {
+  const retainGraph = options.retainGraph ?? false;
+  if (retainGraph && options.releaseActivations) {
+    throw new Error('backward: releaseActivations frees the graph that retainGraph asks to keep');
+  }
   noGrad(() => {
     const seeds = seedGradients([output], gradOutput ? [gradOutput] : undefined, 'backward');
-    propagate([output], seeds, options.retainGraph ?? false, null, (tensor, g) => {
+    const deliver = (tensor: Tensor, g: Tensor): boolean => {
       if (tensor.gradFn !== null) return false;
       tensor.grad = tensor.grad === null ? g.detach() : tensor.grad.add(g);
       return true;
-    });
+    };
+    propagate([output], seeds, retainGraph, null, deliver, options.releaseActivations ?? false);
   });
 }
 

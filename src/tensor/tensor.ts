@@ -177,7 +177,7 @@ export class Tensor {
 
   // ---- autograd ----
 
-  backward(gradient?: Tensor, options?: autograd.BackwardOptions): void {
+  backward(gradient?: Tensor, options?: autograd.BackwardReleaseOptions): void {
     autograd.backward(this, gradient, options);
   }
 

@@ -237,8 +237,9 @@ export class AutoencoderTrainer {
     for (let micro = 0; micro < accumulate; micro++) {
       const inputs = this.nextBatch();
       const { loss, log, reconstructions } = this.generatorLoss(inputs, globalStep, lastLayer);
-      (accumulate === 1 ? loss : loss.mul(1 / accumulate)).backward();
+      // The detached view keeps the reconstructions' memory out of the activations released here.
       held.push({ inputs, reconstructions: reconstructions.detach() });
+      (accumulate === 1 ? loss : loss.mul(1 / accumulate)).backward(undefined, { releaseActivations: true });
       addLogs(log);
     }
     this.aeOptimizer.step();
@@ -246,7 +247,7 @@ export class AutoencoderTrainer {
       this.discOptimizer.zeroGrad();
       for (const { inputs, reconstructions } of held) {
         const { loss, log } = this.loss.discriminatorLoss({ inputs, reconstructions, globalStep });
-        (accumulate === 1 ? loss : loss.mul(1 / accumulate)).backward();
+        (accumulate === 1 ? loss : loss.mul(1 / accumulate)).backward(undefined, { releaseActivations: true });
         addLogs(log);
       }
       this.discOptimizer.step();

@@ -193,7 +193,8 @@ export class LdmTrainer {
     const diff = output.sub(target);
     const loss = (ldm.config.params.loss_type === 'l1' ? diff.abs() : diff.mul(diff)).mean();
     this.optimizer.zeroGrad();
-    loss.backward();
+    // Nothing of the forward pass is read after this but the loss: its memory serves the next step.
+    loss.backward(undefined, { releaseActivations: true });
     const lr = this.currentLr();
     for (const group of this.optimizer.paramGroups) group.lr = lr;
     this.optimizer.step();

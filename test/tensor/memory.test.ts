@@ -132,3 +132,32 @@ test('chunked pieces (slice gradients summed in place) get the right gradients',
     }
   }
 });
+
+test('releaseActivations: the next forward of the same shapes reuses the graph memory; the loss, views the caller made and gradients stay', () => {
+  const x = randomLeaf();
+  const hidden = x.mul(2).exp();
+  const kept = hidden.mul(3);
+  const keptView = kept.detach(); // the caller's view keeps that buffer out of the pool
+  const expectedKept = Array.from(keptView.data);
+  const loss = kept.add(hidden).sum();
+  const lossValue = loss.item();
+  loss.backward(undefined, { releaseActivations: true });
+  assert.equal(loss.item(), lossValue);
+  assert.deepEqual(Array.from(keptView.data), expectedKept);
+  for (let i = 0; i < N; i += 401) {
+    const expected = 8 * Math.exp(2 * x.data[i]); // d/dx 4 e^(2x)
+    assert.ok(Math.abs(x.grad!.data[i] - expected) <= 1e-5 * expected, `gradient element ${i}`);
+  }
+  const released = hidden.data;
+  const handedOut = [allocate(N), allocate(N), allocate(N)];
+  assert.ok(handedOut.includes(released), 'the activation buffer is handed out again');
+  assert.ok(!handedOut.includes(kept.data), 'the buffer under the caller view is not');
+});
+
+test('releaseActivations with retainGraph is refused', () => {
+  const x = randomLeaf();
+  assert.throws(
+    () => x.exp().sum().backward(undefined, { retainGraph: true, releaseActivations: true }),
+    /retainGraph/,
+  );
+});
