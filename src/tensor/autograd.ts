@@ -12,7 +12,7 @@
 // `releaseActivations`, the walked graph's intermediate tensors go back to the pool too.
 import type { Tensor } from './tensor.js';
 import { getBackend } from './device.js';
-import { beginBackwardPass, endBackwardPass, ownedByPass, release, releaseActivations } from './memory.js';
+import { beginBackwardPass, endBackwardPass, noteDeadInPass, ownedByPass, releaseActivations } from './memory.js';
 import { formatShape, shapesEqual } from './shape.js';
 
 export type BackwardFn = (gradOutput: Tensor) => readonly (Tensor | null)[];
@@ -94,13 +94,15 @@ function reverseTopologicalOrder(roots: readonly Tensor[]): Tensor[] {
 /**
  * The gradients waiting for their tensor's turn in the walk. A gradient tensor may wait for
  * several tensors at once (a rule can return one tensor for two inputs), so each is counted
- * per reference; one whose count drops to zero, that the caller did not keep, and whose
- * buffer the pass owns (memory.ts) is recycled by flush().
+ * per reference; one whose count drops to zero and that the caller did not keep is dead, and
+ * flush() reports it to memory.ts, which recycles a buffer once all its tensors are dead.
  */
 class PendingGrads {
   private readonly byTensor = new Map<Tensor, Tensor>();
   private readonly references = new Map<Tensor, number>();
   private readonly kept = new Set<Tensor>();
+  /** Gradients already counted as dead (memory.ts counts each tensor over a buffer once). */
+  private readonly dead = new Set<Tensor>();
   private maybeDead: Tensor[] = [];
 
   /** Adds `grad` to the gradient pending for `tensor`. */
@@ -144,10 +146,12 @@ class PendingGrads {
     this.kept.add(grad);
   }
 
-  /** Recycles the buffers of the gradients that died since the last flush. */
+  /** Reports the gradients that died since the last flush, so that their buffers are recycled. */
   flush(): void {
     for (const grad of this.maybeDead) {
-      if (!this.references.has(grad) && !this.kept.has(grad) && ownedByPass(grad.data)) release(grad.data);
+      if (this.references.has(grad) || this.kept.has(grad) || this.dead.has(grad)) continue;
+      this.dead.add(grad);
+      noteDeadInPass(grad.data);
     }
     this.maybeDead = [];
   }

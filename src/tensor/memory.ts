@@ -13,12 +13,13 @@
 // only when all of these hold (see autograd.ts):
 //   - it was handed out by `allocate` during the current backward pass (so no closure or
 //     caller from before the pass can hold it: saved activations, seeds, user tensors);
-//   - exactly one Tensor was ever built over it (views made by reshape/detach share the
-//     buffer and keep it out of the pool for good);
-//   - that tensor is no longer pending for any input, was not delivered to the caller (a
-//     leaf's .grad, a grad() result), and no rule returned it for a further input.
+//   - every Tensor ever built over it has died in the walk: it is no longer pending for any
+//     input, was not delivered to the caller (a leaf's .grad, a grad() result), and no rule
+//     returned it for a further input. A view that a rule makes of a gradient (reshape's
+//     rule does) is one more such tensor; a view that is never pending (a temporary inside a
+//     rule) never dies in the walk and keeps the buffer out of the pool, which is safe.
 // Code that takes a typed-array view (subarray) of a gradient's data inside a gradient rule
-// would defeat the second check; nothing in src/ does.
+// would defeat the count; nothing in src/ does.
 //
 // Activations (the outputs of the ops between a loss and its leaves) are released only when
 // the caller asks, with backward's `releaseActivations`: the caller promises to read none of
@@ -51,6 +52,8 @@ const wrappers = new WeakMap<Float32Array, number>();
 
 let currentPass = 0;
 let passCounter = 0;
+/** Tensors over each buffer of the current pass that have died in the walk. */
+let deadWrappers = new Map<Float32Array, number>();
 
 /** A buffer of `length` floats whose values are unspecified: the caller writes every one. */
 export function allocate(length: number): Float32Array {
@@ -93,12 +96,29 @@ export function beginBackwardPass(): number {
 
 export function endBackwardPass(enclosing: number): void {
   currentPass = enclosing;
+  deadWrappers = new Map();
 }
 
 /**
- * Whether the engine may overwrite or release this buffer: allocated in the current backward
- * pass and wrapped by a single tensor. The caller vouches that this tensor is unreferenced
- * elsewhere (or, to write in place, referenced only where it expects the new values).
+ * Notes that one tensor over `data` died in the walk (the caller counts each tensor once);
+ * when it was the last of the tensors ever built over a buffer of this pass, the buffer goes
+ * back to the pool.
+ */
+export function noteDeadInPass(data: Float32Array): void {
+  if (currentPass === 0 || allocatedInPass.get(data) !== currentPass) return;
+  const dead = (deadWrappers.get(data) ?? 0) + 1;
+  if (dead === wrappers.get(data)) {
+    deadWrappers.delete(data);
+    release(data);
+  } else {
+    deadWrappers.set(data, dead);
+  }
+}
+
+/**
+ * Whether the engine may overwrite this buffer: allocated in the current backward pass and
+ * wrapped by a single tensor. The caller vouches that this tensor is referenced only where it
+ * expects the new values.
  */
 export function ownedByPass(data: Float32Array): boolean {
   return currentPass !== 0 && allocatedInPass.get(data) === currentPass && wrappers.get(data) === 1;

@@ -152,7 +152,9 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
           weight.shape,
         )
       : null;
-    const gb = bias !== null && needsGrad(bias) ? sum(gy.reshape([rows, outFeatures]), 0) : null;
+    // Summed over all leading axes at once; a reshaped view would keep gy's buffer from the pool.
+    const leadingAxes = Array.from({ length: gy.rank - 1 }, (_, axis) => axis);
+    const gb = bias !== null && needsGrad(bias) ? sum(gy, leadingAxes) : null;
     return [gx, gw, gb];
   });
 }
