@@ -1,7 +1,9 @@
 // 2-D convolution forward and backward (see Conv2dParams in src/tensor/backend.ts). The 3x3,
 // stride-1, undilated convolutions with at least 16 channels per group go to Winograd
-// F(2x2, 3x3) (winograd.h, winograd_grad_weight.h); the others on small images (outputs up to
-// 8x8) to im2col + GEMM over several images at once (conv_batched.h); every other one is
+// F(2x2, 3x3) (winograd.h, winograd_grad_weight.h; maps up to 8 wide to winograd_narrow.h,
+// winograd_narrow_grad_weight.h); pointwise ones on images of up to 32 pixels to products over
+// the whole batch (conv_pointwise.h); the others on small images (outputs up to 8x8) to
+// im2col + GEMM over several images at once (conv_batched.h); every other one is
 // im2col + GEMM per image and group (im2col.h):
 //   forward      out[co, p]  = sum_r W[co, r] col[r, p]          (r runs over ci, ky, kx)
 //   grad input   gcol[r, p]  = sum_co W[co, r] gy[co, p], then col2im sums gcol into gx
@@ -21,11 +23,14 @@
 
 #include "common.h"
 #include "conv_batched.h"
+#include "conv_pointwise.h"
 #include "gemm.h"
 #include "im2col.h"
 #include "scratch.h"
 #include "winograd.h"
 #include "winograd_grad_weight.h"
+#include "winograd_narrow.h"
+#include "winograd_narrow_grad_weight.h"
 
 namespace ldm {
 namespace {
@@ -111,12 +116,22 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   RequireLength(env, out, static_cast<size_t>(s.n * s.cOut * s.Pixels()), op, "out");
 
   const int threads = ThreadsFor(s.Macs());
+  if (pointwise::Applies(s)) {
+    pointwise::Forward(s, x.data, weight.data, bias, out.data, threads);
+    return env.Undefined();
+  }
   if (batched::Applies(s, UseWinograd(s))) {
     batched::Forward(s, x.data, weight.data, bias, out.data, threads);
     return env.Undefined();
   }
   if (UseWinograd(s)) {
     const winograd::Shape shape = ForwardShape(s);
+    if (winograd::narrow::Prefers(shape)) {
+      float* u = ThreadScratch(Scratch::kWeights, winograd::narrow::WeightsSize(shape));
+      winograd::narrow::TransformWeights(shape, weight.data, false, u, threads);
+      winograd::narrow::Forward(shape, x.data, u, bias, out.data, threads);
+      return env.Undefined();
+    }
     float* u = ThreadScratch(Scratch::kWeights, 16 * s.cOut * s.InPerGroup());
     winograd::TransformWeights(shape, weight.data, false, u, threads);
     winograd::Forward(shape, x.data, u, bias, out.data, threads);
@@ -174,12 +189,22 @@ Napi::Value Conv2dGradInput(const Napi::CallbackInfo& info) {
   const int64_t pixels = s.Pixels(), rows = s.ColRows(), taps = s.Taps(), inG = s.InPerGroup();
   const int64_t outG = s.OutPerGroup();
   const int threads = ThreadsFor(s.Macs());
+  if (pointwise::Applies(s)) {
+    pointwise::GradInput(s, gy.data, weight.data, gx.data, threads);
+    return env.Undefined();
+  }
   if (batched::Applies(s, UseWinograd(s))) {
     batched::GradInput(s, gy.data, weight.data, gx.data, threads);
     return env.Undefined();
   }
   if (UseWinograd(s)) {
     const winograd::Shape shape = GradInputShape(s);
+    if (winograd::narrow::Prefers(shape)) {
+      float* u = ThreadScratch(Scratch::kWeights, winograd::narrow::WeightsSize(shape));
+      winograd::narrow::TransformWeights(shape, weight.data, true, u, threads);
+      winograd::narrow::Forward(shape, gy.data, u, nullptr, gx.data, threads);
+      return env.Undefined();
+    }
     float* u = ThreadScratch(Scratch::kWeights, 16 * s.cIn * outG);
     winograd::TransformWeights(shape, weight.data, true, u, threads);
     winograd::Forward(shape, gy.data, u, nullptr, gx.data, threads);
@@ -231,12 +256,21 @@ Napi::Value Conv2dGradWeight(const Napi::CallbackInfo& info) {
   const int64_t pixels = s.Pixels(), rows = s.ColRows(), taps = s.Taps(), inG = s.InPerGroup();
   const int64_t outG = s.OutPerGroup();
   const int threads = ThreadsFor(s.Macs());
+  if (pointwise::AppliesGradWeight(s)) {
+    pointwise::GradWeight(s, x.data, gy.data, gw.data, threads);
+    return env.Undefined();
+  }
   if (s.n > 0 && batched::Applies(s, UseWinograd(s))) {
     batched::GradWeight(s, x.data, gy.data, gw.data, threads);
     return env.Undefined();
   }
   if (UseWinograd(s)) {
-    winograd::GradWeight(ForwardShape(s), x.data, gy.data, gw.data, threads);
+    const winograd::Shape shape = ForwardShape(s);
+    if (winograd::narrow::Prefers(shape)) {
+      winograd::narrow::GradWeight(shape, x.data, gy.data, gw.data, threads);
+    } else {
+      winograd::GradWeight(shape, x.data, gy.data, gw.data, threads);
+    }
     return env.Undefined();
   }
   const int64_t maxChannels = std::max<int64_t>(1, kScratchFloats / std::max<int64_t>(1, taps * pixels));

@@ -9,8 +9,9 @@
 // +-1 and 1/2, so the result is as accurate as direct convolution in float32 (F(4x4, 3x3)
 // would save more but loses about a digit).
 // The grad input is the same forward, on gy, with kernels flipped and in/out channels swapped;
-// the grad weight is in winograd_grad_weight.h. Included by conv2d.cc only (the build's
-// source list is fixed, so this lives in a header).
+// the grad weight is in winograd_grad_weight.h. Maps at most 8 wide, whose tile rows are too
+// short to fill vectors, go to winograd_narrow.h instead. Included by conv2d.cc only (the
+// build's source list is fixed, so this lives in a header).
 #pragma once
 
 #include <algorithm>

@@ -1,8 +1,10 @@
-// The native matmul and conv2d kernels (native/matmul.cc, native/conv2d.cc, native/winograd.h)
+// The native matmul and conv2d kernels (native/matmul.cc, native/conv2d.cc and its headers)
 // against reference loops written from the definitions in src/tensor/backend.ts, in float64.
 // The cases reach every code path: serial and threaded GEMM (batch split and panel split),
-// im2col, the 1x1 shortcut, and the Winograd F(2x2, 3x3) path (3x3, stride 1, at least 16
-// channels per group) with odd sizes, asymmetric and large padding, groups and small images.
+// im2col, the 1x1 shortcut and the batch-joined 1x1 of small images, and both Winograd
+// F(2x2, 3x3) paths (3x3, stride 1, at least 16 channels per group; channel-vectorised on maps
+// up to 8 wide, tile-vectorised on wider ones) with odd sizes, asymmetric and large padding,
+// groups and small images.
 // Each case runs on one thread and on two.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -286,6 +288,10 @@ const CONV_CASES: ConvCase[] = [
   { name: '1x1', n: 3, cIn: 16, h: 6, w: 5, cOut: 12, kernel: [1, 1] },
   { name: '1x1 threaded', n: 2, cIn: 64, h: 12, w: 12, cOut: 64, kernel: [1, 1], bias: false },
   { name: '1x1 stride 2', n: 2, cIn: 5, h: 7, w: 9, cOut: 4, kernel: [1, 1], stride: [2, 2] },
+  // 1x1 over the whole batch on small images (an odd number of 16-pixel runs; groups)
+  { name: '1x1 batch-joined, 4x4 images', n: 3, cIn: 32, h: 4, w: 4, cOut: 40, kernel: [1, 1] },
+  { name: '1x1 batch-joined, 4x8 images, groups 2', n: 2, cIn: 32, h: 4, w: 8, cOut: 24, kernel: [1, 1], groups: 2 },
+  { name: '1x1 batch-joined, 4x4 images threaded', n: 32, cIn: 64, h: 4, w: 4, cOut: 64, kernel: [1, 1] },
   // Winograd F(2x2, 3x3)
   { name: 'winograd pad 1, odd sizes', n: 2, cIn: 16, h: 7, w: 9, cOut: 20, pad: [1, 1, 1, 1] },
   { name: 'winograd asymmetric pad (0, 1, 1, 0)', n: 2, cIn: 16, h: 8, w: 7, cOut: 16, pad: [0, 1, 1, 0] },
@@ -295,6 +301,17 @@ const CONV_CASES: ConvCase[] = [
   { name: 'winograd 1x1 images', n: 3, cIn: 16, h: 1, w: 1, cOut: 16, pad: [1, 1, 1, 1] },
   { name: 'winograd blocks spanning images', n: 5, cIn: 24, h: 5, w: 5, cOut: 40, pad: [1, 1, 1, 1] },
   { name: 'winograd threaded', n: 2, cIn: 32, h: 12, w: 13, cOut: 32, pad: [1, 1, 1, 1] },
+  { name: 'winograd 4x4 images, 48 -> 64 channels threaded', n: 16, cIn: 48, h: 4, w: 4, cOut: 64, pad: [1, 1, 1, 1] },
+  {
+    name: 'winograd wide maps, padding 3, groups 2',
+    n: 1,
+    cIn: 32,
+    h: 9,
+    w: 19,
+    cOut: 32,
+    pad: [3, 2, 3, 1],
+    groups: 2,
+  },
 ];
 
 describe('native conv2d, conv2dGradInput, conv2dGradWeight vs reference loops', { skip }, () => {
