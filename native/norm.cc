@@ -1,90 +1,52 @@
 // Group and layer normalisation, forward and backward (see Backend.groupNorm / layerNorm in
-// src/tensor/backend.ts). Statistics are two-pass (mean, then the mean squared deviation)
-// with double accumulators, so a large mean does not cancel the variance away and sums
-// over long rows keep their precision. Each (n, group) or row is one task; the gamma/beta
-// gradients, which sum over the batch, are reduced from per-task or per-thread partials in
-// a fixed order, so results do not depend on thread timing.
+// src/tensor/backend.ts). Statistics are two-pass (a mean, then sums of deviations from it),
+// summed in float vector lanes folded into double per block (norm_sums.h), so a large mean
+// does not cancel the variance away and long groups keep their precision. Each (n, group)
+// or row is one task; the gamma/beta gradients, which sum over the batch, are reduced from
+// per-(n, channel) or per-chunk partials in a fixed order, so results depend neither on
+// thread timing nor on the thread count.
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <numeric>
 #include <vector>
 
 #include "common.h"
+#include "layer_norm_rows.h"
+#include "norm_sums.h"
+#include "scratch.h"
 
 namespace ldm {
 namespace {
 
-// Independent accumulators let the compiler keep four vector registers of doubles in
-// flight (without -ffast-math it may not reorder one running sum), and they are folded
-// pairwise, which also vectorises: short rows (layer norm over 320 channels) pay little.
-constexpr int kLanes = 32;
-
-double FoldLanes(double* lanes) {
-  for (int width = kLanes / 2; width >= 1; width /= 2) {
-    for (int j = 0; j < width; j++) lanes[j] += lanes[j + width];
-  }
-  return lanes[0];
-}
-
-double Sum(const float* x, int64_t count) {
-  double lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
-    for (int j = 0; j < kLanes; j++) lanes[j] += x[i + j];
-  }
-  double total = 0;
-  for (; i < count; i++) total += x[i];
-  return total + FoldLanes(lanes);
-}
-
-double SumSquaredDeviation(const float* x, int64_t count, double mean) {
-  double lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
-    for (int j = 0; j < kLanes; j++) {
-      double dev = x[i + j] - mean;
-      lanes[j] += dev * dev;
-    }
-  }
-  double total = 0;
-  for (; i < count; i++) total += (x[i] - mean) * (x[i] - mean);
-  return total + FoldLanes(lanes);
-}
-
-// sum(g) and sum(g * (x - mean)) with g = gy * weight: the two reductions every norm
-// backward needs. The weight (layer norm's gamma) is per element; kWeighted false means 1.
-template <bool kWeighted>
-void GradSums(const float* x, const float* gy, const float* weight, int64_t count, double mean, double* sumG,
-              double* sumGCentered) {
-  double lanesG[kLanes] = {}, lanesGX[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
-    for (int j = 0; j < kLanes; j++) {
-      float g = kWeighted ? gy[i + j] * weight[i + j] : gy[i + j];
-      lanesG[j] += g;
-      lanesGX[j] += g * (x[i + j] - mean);
-    }
-  }
-  double totalG = 0, totalGX = 0;
-  for (; i < count; i++) {
-    float g = kWeighted ? gy[i] * weight[i] : gy[i];
-    totalG += g;
-    totalGX += g * (x[i] - mean);
-  }
-  *sumG = totalG + FoldLanes(lanesG);
-  *sumGCentered = totalGX + FoldLanes(lanesGX);
-}
-
 // out[i] = (x[i] - center) * scale + shift: a whole affine normalisation of one channel
 // folded. Centring first keeps the digits that a large mean would cancel in x * scale - c.
 void CenterScaleShift(const float* x, float* out, int64_t count, float center, float scale, float shift) {
-  for (int64_t i = 0; i < count; i++) out[i] = (x[i] - center) * scale + shift;
+  int64_t i = 0;
+  for (; i + 16 <= count; i += 16) Store(out + i, (Load<Vec16>(x + i) - center) * scale + shift);
+  for (; i < count; i++) out[i] = (x[i] - center) * scale + shift;
 }
 
-// Mean and reciprocal standard deviation (biased variance, as PyTorch) of count values.
-void Moments(const float* x, int64_t count, double eps, float* mean, float* rstd) {
-  double mu = Sum(x, count) / count;
-  double variance = SumSquaredDeviation(x, count, mu) / count;
-  *mean = static_cast<float>(mu);
-  *rstd = static_cast<float>(1.0 / std::sqrt(variance + eps));
+// gx[i] = a * gy[i] + centeredCoef * (x[i] - center) + shift: group norm's backward for one
+// channel, its coefficients folded as in GroupNormGrad.
+void GroupNormGradChannel(const float* x, const float* gy, float* gx, int64_t count, float center, float a,
+                          float centeredCoef, float shift) {
+  int64_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    Store(gx + i, a * Load<Vec16>(gy + i) + centeredCoef * (Load<Vec16>(x + i) - center) + shift);
+  }
+  for (; i < count; i++) gx[i] = a * gy[i] + centeredCoef * (x[i] - center) + shift;
+}
+
+// Rows of cols values taken per task: 16 where they can be reduced together, else one (long
+// rows then still spread over many threads). Batches start every 16 rows from the first, so
+// they do not depend on the thread count.
+int64_t RowsPerTask(int64_t cols) { return Batchable(cols) ? kBatchRows : 1; }
+
+// Moments of count rows (at most 16) of cols values, row r at x + r * stride.
+void MomentsOfRows(const float* x, int64_t count, int64_t stride, int64_t cols, double eps, float* mean, float* rstd) {
+  if (Batchable(cols)) return BatchMoments(x, count, stride, cols, eps, mean, rstd);
+  for (int64_t r = 0; r < count; r++) Moments(x + r * stride, cols, eps, mean + r, rstd + r);
 }
 
 Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
@@ -108,18 +70,51 @@ Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
   const int64_t channelsPerGroup = c / groups, groupSize = channelsPerGroup * hw;
   if (groupSize == 0) return env.Undefined();
 
+  const int64_t tasks = n * groups, groupsPerTask = RowsPerTask(groupSize);
 #pragma omp parallel for schedule(static) num_threads(NumThreadsFor(n * c * hw))
-  for (int64_t task = 0; task < n * groups; task++) {
-    const int64_t first = task * groupSize;  // (n, g) is one contiguous run: channels g*cpg.. of sample n
-    Moments(x.data + first, groupSize, eps, &mean.data[task], &rstd.data[task]);
-    const float mu = mean.data[task], r = rstd.data[task];
-    for (int64_t j = 0; j < channelsPerGroup; j++) {
-      int64_t channel = (task % groups) * channelsPerGroup + j;
-      float scale = gamma ? gamma[channel] * r : r, shift = beta ? beta[channel] : 0.0f;
-      CenterScaleShift(x.data + first + j * hw, out.data + first + j * hw, hw, mu, scale, shift);
+  for (int64_t firstTask = 0; firstTask < tasks; firstTask += groupsPerTask) {
+    // (n, g) is one contiguous run: channels g*cpg.. of sample n
+    const int64_t count = std::min(groupsPerTask, tasks - firstTask);
+    MomentsOfRows(x.data + firstTask * groupSize, count, groupSize, groupSize, eps, mean.data + firstTask,
+                  rstd.data + firstTask);
+    for (int64_t task = firstTask; task < firstTask + count; task++) {
+      const int64_t first = task * groupSize;
+      const float mu = mean.data[task], r = rstd.data[task];
+      for (int64_t j = 0; j < channelsPerGroup; j++) {
+        int64_t channel = (task % groups) * channelsPerGroup + j;
+        float scale = gamma ? gamma[channel] * r : r, shift = beta ? beta[channel] : 0.0f;
+        CenterScaleShift(x.data + first + j * hw, out.data + first + j * hw, hw, mu, scale, shift);
+      }
     }
   }
   return env.Undefined();
+}
+
+// For the channel rows [firstRow, endRow) of hw values (one per (sample, channel), in groups
+// of channelsPerGroup): the sums of gy and of gy * xhat, in batches of 16 rows where hw allows.
+void ChannelGradSums(const float* x, const float* gy, const float* mean, const float* rstd, int64_t firstRow,
+                     int64_t endRow, int64_t hw, int64_t channelsPerGroup, float* sumGy, float* sumGyXhat) {
+  for (int64_t batch = firstRow; batch < endRow; batch += kBatchRows) {
+    const int64_t count = std::min(kBatchRows, endRow - batch);
+    float center[kBatchRows], scale[kBatchRows];  // each row's group mean and rstd (the last row's repeated)
+    for (int64_t r = 0; r < kBatchRows; r++) {
+      center[r] = mean[(batch + std::min(r, count - 1)) / channelsPerGroup];
+      scale[r] = rstd[(batch + std::min(r, count - 1)) / channelsPerGroup];
+    }
+    const float* xb = x + batch * hw;
+    const float* gyb = gy + batch * hw;
+    if (Batchable(hw)) {
+      const std::array<Vec16, 2> sums = BatchGradSums<false>(xb, gyb, count, hw, nullptr, hw, center);
+      StoreFirst(sumGy + batch, sums[0], count);
+      StoreFirst(sumGyXhat + batch, sums[1] * Load<Vec16>(scale), count);
+      continue;
+    }
+    for (int64_t r = 0; r < count; r++) {
+      const std::array<double, 2> sums = GradSums<false>(xb + r * hw, gyb + r * hw, nullptr, hw, center[r]);
+      sumGy[batch + r] = static_cast<float>(sums[0]);
+      sumGyXhat[batch + r] = static_cast<float>(sums[1] * scale[r]);
+    }
+  }
 }
 
 // With xhat = (x - mean) * rstd and y = gamma * xhat + beta over a group of M values:
@@ -147,50 +142,53 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
   RequireLength(env, rstd, n * groups, op, "rstd");
   const int64_t channelsPerGroup = c / groups, groupSize = channelsPerGroup * hw;
 
-  // Per-(n, channel) sums of gy and gy * (x - mean), kept for the gamma/beta reduction.
-  std::vector<double> sumGy(n * c), sumGyCentered(n * c);
+  // Per-(n, channel) sums of gy and gy * xhat, kept for the gamma/beta reduction.
+  const int64_t channelRows = n * c;
+  float* sumGy = ThreadScratch(Scratch::kPartialSums, 2 * channelRows);
+  float* sumGyXhat = sumGy + channelRows;
+  // A task is whole groups whose channel rows fill batches of 16 where hw allows batching.
+  const int64_t groupsPerTask = Batchable(hw) ? kBatchRows / std::gcd(kBatchRows, channelsPerGroup) : 1;
+  const float inverseGroupSize = groupSize > 0 ? 1.0f / static_cast<float>(groupSize) : 0.0f;
 #pragma omp parallel for schedule(static) num_threads(NumThreadsFor(n * c * hw))
-  for (int64_t task = 0; task < n * groups; task++) {
-    const int64_t first = task * groupSize;
-    const int64_t firstAt = task * channelsPerGroup;  // index of (n, first channel) in [n, c]
-    const int64_t firstChannel = (task % groups) * channelsPerGroup;
-    const double mu = mean.data[task], r = rstd.data[task];
-    double meanGradHat = 0, meanGradHatXhat = 0;  // sums for now, divided by M below
-    for (int64_t j = 0; j < channelsPerGroup; j++) {
-      const int64_t at = firstAt + j;
-      GradSums<false>(x.data + first + j * hw, gy.data + first + j * hw, nullptr, hw, mu, &sumGy[at],
-                      &sumGyCentered[at]);
-      const double g = gamma ? gamma[firstChannel + j] : 1.0;
-      meanGradHat += g * sumGy[at];
-      meanGradHatXhat += g * sumGyCentered[at] * r;
-    }
-    if (groupSize > 0) {
-      meanGradHat /= groupSize;
-      meanGradHatXhat /= groupSize;
-    }
-    // The formula above as gx = a[c] * gy + centeredCoef * (x - mean) + shift; x is centred
-    // before scaling so that a large mean does not cancel digits away.
-    const float centeredCoef = static_cast<float>(-r * r * meanGradHatXhat);
-    const float shift = static_cast<float>(-r * meanGradHat), muf = static_cast<float>(mu);
-    for (int64_t j = 0; j < channelsPerGroup; j++) {
-      const float a = static_cast<float>(r * (gamma ? gamma[firstChannel + j] : 1.0));
-      const float* xc = x.data + first + j * hw;
-      const float* gyc = gy.data + first + j * hw;
-      float* gxc = gx.data + first + j * hw;
-      for (int64_t i = 0; i < hw; i++) gxc[i] = a * gyc[i] + centeredCoef * (xc[i] - muf) + shift;
+  for (int64_t firstTask = 0; firstTask < n * groups; firstTask += groupsPerTask) {
+    const int64_t endTask = std::min(n * groups, firstTask + groupsPerTask);
+    ChannelGradSums(x.data, gy.data, mean.data, rstd.data, firstTask * channelsPerGroup, endTask * channelsPerGroup,
+                    hw, channelsPerGroup, sumGy, sumGyXhat);
+    for (int64_t task = firstTask; task < endTask; task++) {
+      const int64_t first = task * groupSize;
+      const int64_t firstAt = task * channelsPerGroup;  // index of (n, first channel) in [n, c]
+      const int64_t firstChannel = (task % groups) * channelsPerGroup;
+      const float mu = mean.data[task], r = rstd.data[task];
+      float sumGradHat = 0, sumGradHatXhat = 0;  // over the group's few channels: float is plenty
+      for (int64_t j = 0; j < channelsPerGroup; j++) {
+        const float g = gamma ? gamma[firstChannel + j] : 1.0f;
+        sumGradHat += g * sumGy[firstAt + j];
+        sumGradHatXhat += g * sumGyXhat[firstAt + j];
+      }
+      // The formula above as gx = a[c] * gy + centeredCoef * (x - mean) + shift; x is centred
+      // before scaling so that a large mean does not cancel digits away.
+      const float centeredCoef = -r * r * sumGradHatXhat * inverseGroupSize;
+      const float shift = -r * sumGradHat * inverseGroupSize;
+      for (int64_t j = 0; j < channelsPerGroup; j++) {
+        const float a = r * (gamma ? gamma[firstChannel + j] : 1.0f);
+        const int64_t at = first + j * hw;
+        GroupNormGradChannel(x.data + at, gy.data + at, gx.data + at, hw, mu, a, centeredCoef, shift);
+      }
     }
   }
 
   if (gGamma || gBeta) {
-    for (int64_t channel = 0; channel < c; channel++) {
-      double totalGamma = 0, totalBeta = 0;
-      for (int64_t sample = 0; sample < n; sample++) {
-        const int64_t at = sample * c + channel;
-        totalGamma += sumGyCentered[at] * rstd.data[sample * groups + channel / channelsPerGroup];
-        totalBeta += sumGy[at];
+    // Sample by sample, so that the inner loop runs along contiguous channels.
+    std::vector<double> totalGamma(c, 0.0), totalBeta(c, 0.0);
+    for (int64_t sample = 0; sample < n; sample++) {
+      for (int64_t channel = 0; channel < c; channel++) {
+        totalGamma[channel] += sumGyXhat[sample * c + channel];
+        totalBeta[channel] += sumGy[sample * c + channel];
       }
-      if (gGamma) gGamma[channel] = static_cast<float>(totalGamma);
-      if (gBeta) gBeta[channel] = static_cast<float>(totalBeta);
+    }
+    for (int64_t channel = 0; channel < c; channel++) {
+      if (gGamma) gGamma[channel] = static_cast<float>(totalGamma[channel]);
+      if (gBeta) gBeta[channel] = static_cast<float>(totalBeta[channel]);
     }
   }
   return env.Undefined();
@@ -218,20 +216,40 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   const float* weight = gamma ? gamma : ones.data();
   const float* bias = beta ? beta : zeros.data();
 
+  const int64_t rowsPerTask = RowsPerTask(cols);
 #pragma omp parallel for schedule(static) num_threads(NumThreadsFor(rows * cols))
-  for (int64_t row = 0; row < rows; row++) {
-    const float* xr = x.data + row * cols;
-    float* outr = out.data + row * cols;
-    Moments(xr, cols, eps, &mean.data[row], &rstd.data[row]);
-    const float mu = mean.data[row], r = rstd.data[row];
-    for (int64_t j = 0; j < cols; j++) outr[j] = (xr[j] - mu) * (r * weight[j]) + bias[j];
+  for (int64_t firstRow = 0; firstRow < rows; firstRow += rowsPerTask) {
+    const int64_t count = std::min(rowsPerTask, rows - firstRow);
+    const float* xb = x.data + firstRow * cols;
+    float* outb = out.data + firstRow * cols;
+    const float* mu = mean.data + firstRow;
+    const float* r = rstd.data + firstRow;
+    MomentsOfRows(xb, count, cols, cols, eps, mean.data + firstRow, rstd.data + firstRow);
+    if (Batchable(cols)) {
+      for (int64_t i = 0; i < count; i++) {
+        for (int64_t j = 0; j < cols; j += 16) {
+          const Vec16 w = Load<Vec16>(weight + j), b = Load<Vec16>(bias + j);
+          Store(outb + i * cols + j, (Load<Vec16>(xb + i * cols + j) - mu[i]) * (r[i] * w) + b);
+        }
+      }
+      continue;
+    }
+    for (int64_t i = 0; i < count; i++) {
+      for (int64_t j = 0; j < cols; j++) outb[i * cols + j] = (xb[i * cols + j] - mu[i]) * (r[i] * weight[j]) + bias[j];
+    }
   }
   return env.Undefined();
 }
 
-// Per row: gx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = gamma * gy. gGamma and
-// gBeta sum gy * xhat and gy down the rows: each thread sums its static block of rows into
-// its own partial, and the partials are added in thread order.
+// Rows whose gamma/beta gradient terms are summed in float before joining a chunk's double
+// sums (a multiple of kBatchRows), and the most chunks the rows are cut into: a fixed number,
+// so the chunks, and the results, do not depend on the thread count.
+constexpr int64_t kRowsPerPartial = 32;
+constexpr int64_t kMaxChunks = 64;
+
+// Per row as LayerNormGradRow (layer_norm_rows.h). gGamma and gBeta sum gy * xhat and gy
+// down the rows: each chunk of rows sums into its own double partials, which are added in
+// chunk order.
 Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
   const char* op = "layerNormGrad";
   Napi::Env env = info.Env();
@@ -251,48 +269,37 @@ Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
   RequireLength(env, mean, rows, op, "mean");
   RequireLength(env, rstd, rows, op, "rstd");
 
-  const int threads = NumThreadsFor(rows * cols);
   const bool affineGrads = gGamma || gBeta;
-  // Per thread: cols partial sums of gy * xhat, then cols of gy.
-  std::vector<double> partials(affineGrads ? threads * 2 * cols : 0, 0.0);
-#pragma omp parallel num_threads(threads)
-  {
-    double* partialGamma = affineGrads ? partials.data() + omp_get_thread_num() * 2 * cols : nullptr;
-    double* partialBeta = affineGrads ? partialGamma + cols : nullptr;
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < rows; row++) {
-      const float* xr = x.data + row * cols;
-      const float* gyr = gy.data + row * cols;
-      float* gxr = gx.data + row * cols;
-      const float mu = mean.data[row], r = rstd.data[row];
-      double sumG, sumGCentered;
-      if (gamma) {
-        GradSums<true>(xr, gyr, gamma, cols, mu, &sumG, &sumGCentered);
-      } else {
-        GradSums<false>(xr, gyr, nullptr, cols, mu, &sumG, &sumGCentered);
-      }
-      const float meanG = static_cast<float>(sumG / cols), meanGXhat = static_cast<float>(sumGCentered * r / cols);
-      if (gamma) {
-        for (int64_t j = 0; j < cols; j++) gxr[j] = r * (gamma[j] * gyr[j] - meanG - (xr[j] - mu) * r * meanGXhat);
-      } else {
-        for (int64_t j = 0; j < cols; j++) gxr[j] = r * (gyr[j] - meanG - (xr[j] - mu) * r * meanGXhat);
-      }
+  const auto rowRun = gamma ? (affineGrads ? LayerNormGradRows<true, true> : LayerNormGradRows<true, false>)
+                            : (affineGrads ? LayerNormGradRows<false, true> : LayerNormGradRows<false, false>);
+  const int64_t chunkRows = (std::max(rows, int64_t{1}) + kMaxChunks * kRowsPerPartial - 1) /
+                            (kMaxChunks * kRowsPerPartial) * kRowsPerPartial;
+  const int64_t chunks = (rows + chunkRows - 1) / chunkRows;
+  // Per chunk: cols sums of gy * xhat, then cols of gy.
+  std::vector<double> chunkSums(affineGrads ? chunks * 2 * cols : 0, 0.0);
+#pragma omp parallel for schedule(static) num_threads(NumThreadsFor(rows * cols))
+  for (int64_t chunk = 0; chunk < chunks; chunk++) {
+    float* partial = affineGrads ? ThreadScratch(Scratch::kPartialSums, 2 * cols) : nullptr;
+    const int64_t chunkEnd = std::min(rows, (chunk + 1) * chunkRows);
+    for (int64_t first = chunk * chunkRows; first < chunkEnd; first += kRowsPerPartial) {
+      if (affineGrads) std::fill(partial, partial + 2 * cols, 0.0f);
+      rowRun(x.data, gy.data, gamma, mean.data, rstd.data, first, std::min(chunkEnd, first + kRowsPerPartial), cols,
+             gx.data, partial, affineGrads ? partial + cols : nullptr);
       if (affineGrads) {
-        for (int64_t j = 0; j < cols; j++) {
-          partialGamma[j] += static_cast<double>(gyr[j]) * ((xr[j] - mu) * r);
-          partialBeta[j] += gyr[j];
-        }
+        double* chunkSum = chunkSums.data() + chunk * 2 * cols;
+        for (int64_t j = 0; j < 2 * cols; j++) chunkSum[j] += partial[j];
       }
     }
   }
-  for (int64_t j = 0; j < cols && affineGrads; j++) {
-    double totalGamma = 0, totalBeta = 0;
-    for (int t = 0; t < threads; t++) {
-      totalGamma += partials[t * 2 * cols + j];
-      totalBeta += partials[t * 2 * cols + cols + j];
+  if (affineGrads) {
+    std::vector<double> totals(2 * cols, 0.0);
+    for (int64_t chunk = 0; chunk < chunks; chunk++) {
+      for (int64_t j = 0; j < 2 * cols; j++) totals[j] += chunkSums[chunk * 2 * cols + j];
     }
-    if (gGamma) gGamma[j] = static_cast<float>(totalGamma);
-    if (gBeta) gBeta[j] = static_cast<float>(totalBeta);
+    for (int64_t j = 0; j < cols; j++) {
+      if (gGamma) gGamma[j] = static_cast<float>(totals[j]);
+      if (gBeta) gBeta[j] = static_cast<float>(totals[cols + j]);
+    }
   }
   return env.Undefined();
 }

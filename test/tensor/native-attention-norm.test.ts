@@ -226,6 +226,9 @@ describe('native group norm', () => {
     { n: 3, c: 12, hw: 17, groups: 3, affine: false, offset: 0 },
     { n: 2, c: 64, hw: 64, groups: 32, affine: true, offset: 100 }, // a large mean must not cancel the variance
     { n: 1, c: 6, hw: 3, groups: 6, affine: true, offset: 0 },
+    { n: 3, c: 64, hw: 16, groups: 32, affine: true, offset: 0 }, // groups and channel rows 16 at a time
+    { n: 5, c: 24, hw: 16, groups: 8, affine: true, offset: 100 }, // 3 channels per group; a part batch left over
+    { n: 2, c: 8, hw: 2048, groups: 2, affine: false, offset: 30 }, // groups longer than one float block
   ];
   for (const [index, { n, c, hw, groups, affine, offset }] of cases.entries()) {
     test(`matches the reference: n ${n} c ${c} hw ${hw} groups ${groups} affine ${affine} mean ${offset}`, () => {
@@ -276,6 +279,31 @@ describe('native group norm', () => {
       });
     }
   });
+
+  test("a sample's results do not depend on the other samples of the call", () => {
+    const [n, c, hw, groups] = [5, 24, 16, 8];
+    const size = c * hw;
+    const x = randomArray(n * size, 31, 1, 2);
+    const gy = randomArray(n * size, 32);
+    const gamma = randomArray(c, 33);
+    const run = (first: number, count: number) => {
+      const xs = x.slice(first * size, (first + count) * size);
+      const out = new Float32Array(xs.length);
+      const mean = new Float32Array(count * groups);
+      const rstd = new Float32Array(count * groups);
+      backend.groupNorm(xs, gamma, null, out, mean, rstd, count, c, hw, groups, 1e-5);
+      const gx = new Float32Array(xs.length);
+      const gys = gy.slice(first * size, (first + count) * size);
+      backend.groupNormGrad(xs, gys, gamma, mean, rstd, gx, null, null, count, c, hw, groups);
+      return { out, gx };
+    };
+    const all = run(0, n);
+    for (const first of [0, 3, 4]) {
+      const part = run(first, 1);
+      assert.deepEqual(part.out, all.out.slice(first * size, (first + 1) * size));
+      assert.deepEqual(part.gx, all.gx.slice(first * size, (first + 1) * size));
+    }
+  });
 });
 
 describe('native layer norm', () => {
@@ -284,6 +312,8 @@ describe('native layer norm', () => {
     { rows: 50, cols: 320, affine: false, offset: 0 },
     { rows: 1000, cols: 64, affine: true, offset: 50 }, // many rows: per-thread gamma/beta partials
     { rows: 2, cols: 3000, affine: true, offset: 1 },
+    { rows: 37, cols: 32, affine: false, offset: 100 }, // rows 16 at a time, 5 left over
+    { rows: 2100, cols: 48, affine: true, offset: 0 }, // chunks of 64 rows, partials per 32
   ];
   for (const [index, { rows, cols, affine, offset }] of cases.entries()) {
     test(`matches the reference: rows ${rows} cols ${cols} affine ${affine} mean ${offset}`, () => {
@@ -312,4 +342,55 @@ describe('native layer norm', () => {
       }
     });
   }
+
+  test("a row's results do not depend on the other rows of the call (rows reduced 16 at a time)", () => {
+    const [rows, cols] = [37, 32];
+    const x = randomArray(rows * cols, 21, 2, 5);
+    const gy = randomArray(rows * cols, 22);
+    const gamma = randomArray(cols, 23);
+    const run = (first: number, count: number) => {
+      const xs = x.slice(first * cols, (first + count) * cols);
+      const out = new Float32Array(xs.length);
+      const mean = new Float32Array(count);
+      const rstd = new Float32Array(count);
+      backend.layerNorm(xs, gamma, null, out, mean, rstd, count, cols, 1e-5);
+      const gx = new Float32Array(xs.length);
+      const gys = gy.slice(first * cols, (first + count) * cols);
+      backend.layerNormGrad(xs, gys, gamma, mean, rstd, gx, null, null, count, cols);
+      return { out, mean, rstd, gx };
+    };
+    const all = run(0, rows);
+    for (const [first, count] of [
+      [0, 1],
+      [5, 4],
+      [16, 21],
+    ]) {
+      const part = run(first, count);
+      assert.deepEqual(part.out, all.out.slice(first * cols, (first + count) * cols));
+      assert.deepEqual(part.mean, all.mean.slice(first, first + count));
+      assert.deepEqual(part.rstd, all.rstd.slice(first, first + count));
+      assert.deepEqual(part.gx, all.gx.slice(first * cols, (first + count) * cols));
+    }
+  });
+
+  test('the same bits on 1, 2 and 3 threads (gamma/beta partials per fixed chunk of rows)', () => {
+    const [rows, cols] = [3000, 64];
+    const x = randomArray(rows * cols, 11, 1, 3);
+    const gy = randomArray(rows * cols, 12);
+    const gamma = randomArray(cols, 13);
+    const results: Float32Array[][] = [];
+    for (const threads of [1, 2, 3]) {
+      withThreads(threads, () => {
+        const mean = new Float32Array(rows);
+        const rstd = new Float32Array(rows);
+        backend.layerNorm(x, gamma, null, new Float32Array(x.length), mean, rstd, rows, cols, 1e-5);
+        const gx = new Float32Array(x.length);
+        const gGamma = new Float32Array(cols);
+        const gBeta = new Float32Array(cols);
+        backend.layerNormGrad(x, gy, gamma, mean, rstd, gx, gGamma, gBeta, rows, cols);
+        results.push([gx, gGamma, gBeta]);
+      });
+    }
+    for (const result of results.slice(1)) assert.deepEqual(result, results[0]);
+  });
 });
