@@ -7,7 +7,9 @@
 // 4096 and m = n = 32, and so on. For those, packing A costs as much as the multiply-adds,
 // so when op(B) has few columns the micro-kernel reads A where it lies (kMr row streams, or
 // one contiguous run per step when A is stored transposed) and only B is packed. Wide
-// products pack A too, in kMc x kKc blocks that stay in L2. Included by matmul.cc only.
+// products pack A too, in kMc x kKc blocks that stay in L2. A column bias can start the
+// accumulators (a linear layer's bias at no extra pass). Included by matmul.cc (the GEMM)
+// and by the narrow-map convolution headers (for Transpose16).
 #pragma once
 
 #include <algorithm>
