@@ -7,7 +7,9 @@
 //   vmax <- max(vmax, v)                          (amsgrad only; used in place of v below)
 //   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 //
-// Each element's arithmetic runs in double and is rounded once when stored to float32.
+// The common case (no L2 term, no amsgrad) is the backend's adamStep: float32 arithmetic on the
+// native backend, as torch.optim's CPU kernel, and double rounded to float32 where it is stored
+// on the js backend; the general case runs here, in double.
 import type { AdamStepParams } from '../tensor/backend.js';
 import { getBackend } from '../tensor/device.js';
 import {
