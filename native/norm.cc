@@ -4,9 +4,7 @@
 // does not cancel the variance away and long groups keep their precision. Each (n, group)
 // or row is one task; the gamma/beta gradients, which sum over the batch, are reduced from
 // per-(n, channel) or per-chunk partials in a fixed order, so results depend neither on
-// thread timing nor on the thread count. groupNormSilu fuses the SiLU that follows most group
-// norms: the forward applies it before storing, and the backward recomputes the pre-activation
-// from x and the statistics to form its gradient, so no [n, c, hw] intermediate is stored.
+// thread timing nor on the thread count.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -17,7 +15,6 @@
 #include "layer_norm_rows.h"
 #include "norm_sums.h"
 #include "scratch.h"
-#include "vector_math.h"
 
 namespace ldm {
 namespace {
@@ -28,28 +25,6 @@ void CenterScaleShift(const float* x, float* out, int64_t count, float center, f
   int64_t i = 0;
   for (; i + 16 <= count; i += 16) Store(out + i, (Load<Vec16>(x + i) - center) * scale + shift);
   for (; i < count; i++) out[i] = (x[i] - center) * scale + shift;
-}
-
-// out[i] = silu(a) with a = (x[i] - center) * scale + shift: CenterScaleShift, then SiLU as
-// the elementwise kernel computes it.
-void CenterScaleShiftSilu(const float* x, float* out, int64_t count, float center, float scale, float shift) {
-#pragma omp simd
-  for (int64_t i = 0; i < count; i++) {
-    const float a = (x[i] - center) * scale + shift;
-    out[i] = a * SigmoidF(a);
-  }
-}
-
-// g[i] = gy[i] * silu'(a) with a recomputed as in CenterScaleShiftSilu: the gradient that
-// reaches the group norm's output, with silu' as the elementwise backward writes it.
-void SiluGradChannel(const float* x, const float* gy, float* g, int64_t count, float center, float scale,
-                     float shift) {
-#pragma omp simd
-  for (int64_t i = 0; i < count; i++) {
-    const float a = (x[i] - center) * scale + shift;
-    const float s = SigmoidF(a);
-    g[i] = gy[i] * s * (1.0f + a * (1.0f - s));
-  }
 }
 
 // gx[i] = a * gy[i] + centeredCoef * (x[i] - center) + shift: group norm's backward for one
@@ -74,10 +49,8 @@ void MomentsOfRows(const float* x, int64_t count, int64_t stride, int64_t cols, 
   for (int64_t r = 0; r < count; r++) Moments(x + r * stride, cols, eps, mean + r, rstd + r);
 }
 
-// groupNorm, or with kSilu groupNormSilu (the same arguments).
-template <bool kSilu>
 Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
-  const char* op = kSilu ? "groupNormSilu" : "groupNorm";
+  const char* op = "groupNorm";
   Napi::Env env = info.Env();
   F32 x = ArgF32(info, 0, op);
   const float* gamma = ArgOptionalF32(info, 1, op);
@@ -86,7 +59,7 @@ Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
   int64_t n = ArgInt(info, 6, op), c = ArgInt(info, 7, op), hw = ArgInt(info, 8, op), groups = ArgInt(info, 9, op);
   double eps = ArgNumber(info, 10, op);
   if (n < 0 || c < 0 || hw < 0 || groups < 1 || c % groups != 0) {
-    throw Napi::RangeError::New(env, std::string(op) + ": need n, c, hw >= 0 and groups >= 1 dividing c");
+    throw Napi::RangeError::New(env, "groupNorm: need n, c, hw >= 0 and groups >= 1 dividing c");
   }
   if (gamma) RequireLength(env, ArgF32(info, 1, op), c, op, "gamma");
   if (beta) RequireLength(env, ArgF32(info, 2, op), c, op, "beta");
@@ -110,26 +83,19 @@ Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
       for (int64_t j = 0; j < channelsPerGroup; j++) {
         int64_t channel = (task % groups) * channelsPerGroup + j;
         float scale = gamma ? gamma[channel] * r : r, shift = beta ? beta[channel] : 0.0f;
-        const float* in = x.data + first + j * hw;
-        float* result = out.data + first + j * hw;
-        if constexpr (kSilu) {
-          CenterScaleShiftSilu(in, result, hw, mu, scale, shift);
-        } else {
-          CenterScaleShift(in, result, hw, mu, scale, shift);
-        }
+        CenterScaleShift(x.data + first + j * hw, out.data + first + j * hw, hw, mu, scale, shift);
       }
     }
   }
   return env.Undefined();
 }
 
-// For rows channel rows of hw values (one per (sample, channel), in whole groups of
-// channelsPerGroup, the statistics of the first group at mean and rstd): the sums of gy and of
-// gy * xhat, in batches of 16 rows where hw allows.
-void ChannelGradSums(const float* x, const float* gy, const float* mean, const float* rstd, int64_t rows, int64_t hw,
-                     int64_t channelsPerGroup, float* sumGy, float* sumGyXhat) {
-  for (int64_t batch = 0; batch < rows; batch += kBatchRows) {
-    const int64_t count = std::min(kBatchRows, rows - batch);
+// For the channel rows [firstRow, endRow) of hw values (one per (sample, channel), in groups
+// of channelsPerGroup): the sums of gy and of gy * xhat, in batches of 16 rows where hw allows.
+void ChannelGradSums(const float* x, const float* gy, const float* mean, const float* rstd, int64_t firstRow,
+                     int64_t endRow, int64_t hw, int64_t channelsPerGroup, float* sumGy, float* sumGyXhat) {
+  for (int64_t batch = firstRow; batch < endRow; batch += kBatchRows) {
+    const int64_t count = std::min(kBatchRows, endRow - batch);
     float center[kBatchRows], scale[kBatchRows];  // each row's group mean and rstd (the last row's repeated)
     for (int64_t r = 0; r < kBatchRows; r++) {
       center[r] = mean[(batch + std::min(r, count - 1)) / channelsPerGroup];
@@ -154,28 +120,21 @@ void ChannelGradSums(const float* x, const float* gy, const float* mean, const f
 // With xhat = (x - mean) * rstd and y = gamma * xhat + beta over a group of M values:
 // gx = rstd * (gamma gy - mean(gamma gy) - xhat * mean(gamma gy xhat)),
 // gGamma[c] = sum over n, hw of gy * xhat, gBeta[c] = sum over n, hw of gy.
-// With kSilu (groupNormSiluGrad, which also takes beta after gamma) the output was silu(y), and
-// gy above is the incoming gradient times silu'(y), formed per task into thread scratch.
-template <bool kSilu>
 Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
-  const char* op = kSilu ? "groupNormSiluGrad" : "groupNormGrad";
-  const int k = kSilu ? 1 : 0;  // arguments after gamma move by one when beta is there
+  const char* op = "groupNormGrad";
   Napi::Env env = info.Env();
   F32 x = ArgF32(info, 0, op), gy = ArgF32(info, 1, op);
   const float* gamma = ArgOptionalF32(info, 2, op);
-  const float* beta = kSilu ? ArgOptionalF32(info, 3, op) : nullptr;
-  F32 mean = ArgF32(info, 3 + k, op), rstd = ArgF32(info, 4 + k, op), gx = ArgF32(info, 5 + k, op);
-  float* gGamma = ArgOptionalF32(info, 6 + k, op);
-  float* gBeta = ArgOptionalF32(info, 7 + k, op);
-  int64_t n = ArgInt(info, 8 + k, op), c = ArgInt(info, 9 + k, op), hw = ArgInt(info, 10 + k, op),
-          groups = ArgInt(info, 11 + k, op);
+  F32 mean = ArgF32(info, 3, op), rstd = ArgF32(info, 4, op), gx = ArgF32(info, 5, op);
+  float* gGamma = ArgOptionalF32(info, 6, op);
+  float* gBeta = ArgOptionalF32(info, 7, op);
+  int64_t n = ArgInt(info, 8, op), c = ArgInt(info, 9, op), hw = ArgInt(info, 10, op), groups = ArgInt(info, 11, op);
   if (n < 0 || c < 0 || hw < 0 || groups < 1 || c % groups != 0) {
-    throw Napi::RangeError::New(env, std::string(op) + ": need n, c, hw >= 0 and groups >= 1 dividing c");
+    throw Napi::RangeError::New(env, "groupNormGrad: need n, c, hw >= 0 and groups >= 1 dividing c");
   }
   if (gamma) RequireLength(env, ArgF32(info, 2, op), c, op, "gamma");
-  if (beta) RequireLength(env, ArgF32(info, 3, op), c, op, "beta");
-  if (gGamma) RequireLength(env, ArgF32(info, 6 + k, op), c, op, "gGamma");
-  if (gBeta) RequireLength(env, ArgF32(info, 7 + k, op), c, op, "gBeta");
+  if (gGamma) RequireLength(env, ArgF32(info, 6, op), c, op, "gGamma");
+  if (gBeta) RequireLength(env, ArgF32(info, 7, op), c, op, "gBeta");
   RequireLength(env, x, n * c * hw, op, "x");
   RequireLength(env, gy, n * c * hw, op, "gy");
   RequireLength(env, gx, n * c * hw, op, "gx");
@@ -193,24 +152,8 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
 #pragma omp parallel for schedule(static) num_threads(NumThreadsFor(n * c * hw))
   for (int64_t firstTask = 0; firstTask < n * groups; firstTask += groupsPerTask) {
     const int64_t endTask = std::min(n * groups, firstTask + groupsPerTask);
-    const int64_t firstRow = firstTask * channelsPerGroup, rows = (endTask - firstTask) * channelsPerGroup;
-    const float* grad = gy.data + firstRow * hw;  // the task's gradient at the group norm's output
-    if constexpr (kSilu) {
-      float* siluGrad = ThreadScratch(Scratch::kRows, rows * hw);
-      for (int64_t task = firstTask; task < endTask; task++) {
-        const int64_t firstChannel = (task % groups) * channelsPerGroup;
-        for (int64_t j = 0; j < channelsPerGroup; j++) {
-          const int64_t channel = firstChannel + j, row = (task - firstTask) * channelsPerGroup + j;
-          const float scale = gamma ? gamma[channel] * rstd.data[task] : rstd.data[task];
-          const int64_t at = (firstRow + row) * hw;
-          SiluGradChannel(x.data + at, gy.data + at, siluGrad + row * hw, hw, mean.data[task], scale,
-                          beta ? beta[channel] : 0.0f);
-        }
-      }
-      grad = siluGrad;
-    }
-    ChannelGradSums(x.data + firstRow * hw, grad, mean.data + firstTask, rstd.data + firstTask, rows, hw,
-                    channelsPerGroup, sumGy + firstRow, sumGyXhat + firstRow);
+    ChannelGradSums(x.data, gy.data, mean.data, rstd.data, firstTask * channelsPerGroup, endTask * channelsPerGroup,
+                    hw, channelsPerGroup, sumGy, sumGyXhat);
     for (int64_t task = firstTask; task < endTask; task++) {
       const int64_t first = task * groupSize;
       const int64_t firstAt = task * channelsPerGroup;  // index of (n, first channel) in [n, c]
@@ -229,7 +172,7 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
       for (int64_t j = 0; j < channelsPerGroup; j++) {
         const float a = r * (gamma ? gamma[firstChannel + j] : 1.0f);
         const int64_t at = first + j * hw;
-        GroupNormGradChannel(x.data + at, grad + (at - firstRow * hw), gx.data + at, hw, mu, a, centeredCoef, shift);
+        GroupNormGradChannel(x.data + at, gy.data + at, gx.data + at, hw, mu, a, centeredCoef, shift);
       }
     }
   }
@@ -364,10 +307,8 @@ Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterNorm(Napi::Env env, Napi::Object exports) {
-  exports.Set("groupNorm", Napi::Function::New(env, GroupNorm<false>));
-  exports.Set("groupNormGrad", Napi::Function::New(env, GroupNormGrad<false>));
-  exports.Set("groupNormSilu", Napi::Function::New(env, GroupNorm<true>));
-  exports.Set("groupNormSiluGrad", Napi::Function::New(env, GroupNormGrad<true>));
+  exports.Set("groupNorm", Napi::Function::New(env, GroupNorm));
+  exports.Set("groupNormGrad", Napi::Function::New(env, GroupNormGrad));
   exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
   exports.Set("layerNormGrad", Napi::Function::New(env, LayerNormGrad));
 }

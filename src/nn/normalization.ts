@@ -1,5 +1,5 @@
 // Group and layer normalisation layers, as in torch.nn.GroupNorm / torch.nn.LayerNorm.
-import { groupNorm, groupNormSilu, layerNorm } from '../tensor/ops/norm.js';
+import { groupNorm, layerNorm } from '../tensor/ops/norm.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { checkPositive, checkPositiveInteger } from './check.js';
@@ -35,20 +35,10 @@ export class GroupNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    this.checkInput(x);
-    return groupNorm(x, this.numGroups, this.weight, this.bias, this.eps);
-  }
-
-  /** silu(this.forward(x)), fused into one kernel each way (the same parameters and result). */
-  forwardSilu(x: Tensor): Tensor {
-    this.checkInput(x);
-    return groupNormSilu(x, this.numGroups, this.weight, this.bias, this.eps);
-  }
-
-  private checkInput(x: Tensor): void {
     if (x.rank < 2 || x.shape[1] !== this.numChannels) {
       throw new Error(`GroupNorm: expected input [N, ${this.numChannels}, ...], got ${formatShape(x.shape)}`);
     }
+    return groupNorm(x, this.numGroups, this.weight, this.bias, this.eps);
   }
 
   override extraRepr(): string {

@@ -243,42 +243,6 @@ export interface Backend {
     hw: number,
     groups: number,
   ): void;
-  /**
-   * groupNorm followed by SiLU in one pass: out = silu(gamma * xhat + beta), the same
-   * arguments as groupNorm. The pre-activation is not stored.
-   */
-  groupNormSilu(
-    x: Float32Array,
-    gamma: Float32Array | null,
-    beta: Float32Array | null,
-    out: Float32Array,
-    mean: Float32Array,
-    rstd: Float32Array,
-    n: number,
-    c: number,
-    hw: number,
-    groups: number,
-    eps: number,
-  ): void;
-  /**
-   * Backward of groupNormSilu: as groupNormGrad, with gy the gradient of the SiLU's output.
-   * Needs beta too, to recompute the pre-activation from x, mean and rstd. All outputs overwritten.
-   */
-  groupNormSiluGrad(
-    x: Float32Array,
-    gy: Float32Array,
-    gamma: Float32Array | null,
-    beta: Float32Array | null,
-    mean: Float32Array,
-    rstd: Float32Array,
-    gx: Float32Array,
-    gGamma: Float32Array | null,
-    gBeta: Float32Array | null,
-    n: number,
-    c: number,
-    hw: number,
-    groups: number,
-  ): void;
 
   /** Layer normalisation over the last axis of x [rows, cols]; mean/rstd are [rows]. */
   layerNorm(

@@ -36,6 +36,6 @@ export {
 } from './ops/shape-ops.js';
 export { matmul, linear } from './ops/linalg.js';
 export { conv2d, upsampleNearest, avgPool2d, type Conv2dOptions } from './ops/conv.js';
-export { groupNorm, groupNormSilu, layerNorm, batchNorm, type BatchNormState } from './ops/norm.js';
+export { groupNorm, layerNorm, batchNorm, type BatchNormState } from './ops/norm.js';
 export { scaledDotProductAttention, type AttentionOptions } from './ops/attention.js';
 export { embedding, dropout, crossEntropy, mseLoss, l1Loss, type Reduction } from './ops/losses.js';

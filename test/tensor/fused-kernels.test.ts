@@ -1,14 +1,12 @@
 // The fused kernels against the unfused ops they replace, on both backends: GEGLU's gate
-// against chunk + gelu + mul (forward and gradient), group norm + SiLU against groupNorm then
-// silu (forward and gradients), and the Adam step of the native backend
+// against chunk + gelu + mul (forward and gradient), and the Adam step of the native backend
 // against the js backend's double-precision loop.
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 
 import { grad } from '../../src/tensor/autograd.js';
 import { backendByName, withBackend, type BackendName } from '../../src/tensor/device.js';
-import { gelu, geglu, silu } from '../../src/tensor/ops/elementwise.js';
-import { groupNorm, groupNormSilu } from '../../src/tensor/ops/norm.js';
+import { gelu, geglu } from '../../src/tensor/ops/elementwise.js';
 import { Generator } from '../../src/tensor/random.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 
@@ -88,57 +86,5 @@ describe('adamStep', () => {
     // Each step moves a parameter by about lr; float32 rounding of the update is ~1e-7 of it.
     assert.ok(relativeError(native.param, js.param) < 1e-6, 'param');
     assert.ok(relativeError(native.param, start) > 1e-3, 'the parameters moved');
-  });
-});
-
-describe('groupNormSilu', () => {
-  // [2, 6, 3, 5] in 3 groups: maps not a whole number of vectors, no affine; [64, 64, 4, 4] and
-  // [8, 64, 20, 20] in 32 groups: the native kernel's threaded path with maps it batches and
-  // maps it does not; a mean of 1000 checks that the recomputed pre-activation keeps its digits.
-  // There the js backend's backward recomputes it from the float32 mean, the forward used the
-  // double one: they differ by the mean's rounding, ulp(1000) / std ~ 3e-5 of xhat.
-  const cases = [
-    { shape: [2, 6, 3, 5], groups: 3, affine: false, offset: 0 },
-    { shape: [64, 64, 4, 4], groups: 32, affine: true, offset: 0 },
-    { shape: [8, 64, 20, 20], groups: 32, affine: true, offset: 0 },
-    { shape: [16, 32, 8, 8], groups: 32, affine: true, offset: 1000 },
-  ];
-  for (const { shape, groups, affine, offset } of cases) {
-    for (const backend of BACKENDS) {
-      test(`equals silu(groupNorm), with its gradients, ${backend}, [${shape}] in ${groups}, mean ${offset}`, () => {
-        withBackend(backend, () => {
-          const gen = new Generator(7);
-          const c = shape[1];
-          const x = Tensor.randn(shape, gen).mul(2).add(offset).detach().requireGrad();
-          const weight = affine ? Tensor.randn([c], gen).add(1).detach().requireGrad() : null;
-          const bias = affine ? Tensor.randn([c], gen).detach().requireGrad() : null;
-          const gy = Tensor.randn(shape, gen);
-          const fused = groupNormSilu(x, groups, weight, bias);
-          const unfused = silu(groupNorm(x, groups, weight, bias));
-          assert.ok(relativeError(fused.data, unfused.data) < 1e-6, 'forward');
-          const inputs = [x, ...(affine ? [weight!, bias!] : [])];
-          const gFused = grad([fused], inputs, { gradOutputs: [gy] });
-          const gUnfused = grad([unfused], inputs, { gradOutputs: [gy] });
-          ['x', 'weight', 'bias'].slice(0, inputs.length).forEach((name, i) => {
-            const tolerance = offset > 0 && backend === 'js' ? 1e-4 : 1e-5;
-            assert.ok(relativeError(gFused[i].data, gUnfused[i].data) < tolerance, `gradient of ${name}`);
-          });
-        });
-      });
-    }
-  }
-
-  test('native matches the js backend', () => {
-    const gen = new Generator(8);
-    const shape = [64, 32, 8, 8];
-    const x = Tensor.randn(shape, gen).mul(3).detach();
-    const weight = Tensor.randn([32], gen).add(1).detach();
-    const bias = Tensor.randn([32], gen).detach();
-    const [js, native] = BACKENDS.map((name) => withBackend(name, () => groupNormSilu(x, 32, weight, bias)));
-    assert.ok(relativeError(native.data, js.data) < 1e-5);
-  });
-
-  test('refuses groups that do not divide the channels', () => {
-    assert.throws(() => groupNormSilu(Tensor.zeros([2, 6, 4]), 4), /cannot be split into 4 groups/);
   });
 });

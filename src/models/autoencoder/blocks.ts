@@ -7,6 +7,7 @@ import { Module } from '../../nn/module.js';
 import { GroupNorm } from '../../nn/normalization.js';
 import { scaledDotProductAttention } from '../../tensor/ops/attention.js';
 import { upsampleNearest } from '../../tensor/ops/conv.js';
+import { silu } from '../../tensor/ops/elementwise.js';
 import type { Generator } from '../../tensor/random.js';
 import type { Tensor } from '../../tensor/tensor.js';
 
@@ -50,8 +51,8 @@ export class ResnetBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let h = this.conv1.forward(this.norm1.forwardSilu(x));
-    h = this.conv2.forward(this.dropout.forward(this.norm2.forwardSilu(h)));
+    let h = this.conv1.forward(silu(this.norm1.forward(x)));
+    h = this.conv2.forward(this.dropout.forward(silu(this.norm2.forward(h))));
     const shortcut = this.ninShortcut === null ? x : this.ninShortcut.forward(x);
     return shortcut.add(h);
   }

@@ -100,7 +100,7 @@ export class ResBlock extends Module {
         `ResBlock: expected x [N, ${this.channels}, H, W] and emb [N, ${this.embChannels}], got ${formatShape(x.shape)} and ${formatShape(emb.shape)}`,
       );
     }
-    let h = this.inNorm.forwardSilu(x);
+    let h = silu(this.inNorm.forward(x));
     let skipInput = x;
     if (this.resample !== null) {
       h = this.resample.forward(h);
@@ -110,11 +110,11 @@ export class ResBlock extends Module {
     const embOut = this.embProjection.forward(silu(emb)); // [N, C] or [N, 2C]
     if (this.useScaleShiftNorm) {
       const [scale, shift] = embOut.reshape([n, 2 * this.outChannels, 1, 1]).chunk(2, 1);
-      h = silu(this.outNorm.forward(h).mul(scale.add(1)).add(shift));
+      h = this.outNorm.forward(h).mul(scale.add(1)).add(shift);
     } else {
-      h = this.outNorm.forwardSilu(h.add(embOut.reshape([n, this.outChannels, 1, 1])));
+      h = this.outNorm.forward(h.add(embOut.reshape([n, this.outChannels, 1, 1])));
     }
-    h = this.outConv.forward(this.outDropout.forward(h));
+    h = this.outConv.forward(this.outDropout.forward(silu(h)));
     const skip = this.skipConnection === null ? skipInput : this.skipConnection.forward(skipInput);
     return skip.add(h);
   }

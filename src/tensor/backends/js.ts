@@ -8,7 +8,7 @@ import { copyStrided } from './js/copy.js';
 import { binary, geglu, gegluGrad, unary, unaryGrad } from './js/elementwise.js';
 import { matmul } from './js/matmul.js';
 import { adamStep } from './js/optim.js';
-import { groupNorm, groupNormGrad, groupNormSilu, groupNormSiluGrad, layerNorm, layerNormGrad } from './js/norm.js';
+import { groupNorm, groupNormGrad, layerNorm, layerNormGrad } from './js/norm.js';
 import { reduce, softmax, softmaxGrad } from './js/reduce.js';
 import { avgPool2d, avgPool2dGrad, upsampleNearest, upsampleNearestGrad } from './js/resample.js';
 
@@ -29,8 +29,6 @@ export function createJsBackend(): Backend {
     conv2dGradWeight,
     groupNorm,
     groupNormGrad,
-    groupNormSilu,
-    groupNormSiluGrad,
     layerNorm,
     layerNormGrad,
     attention,

@@ -81,34 +81,6 @@ interface NativeAddon {
     hw: number,
     groups: number,
   ): void;
-  groupNormSilu(
-    x: F32,
-    gamma: F32 | null,
-    beta: F32 | null,
-    out: F32,
-    mean: F32,
-    rstd: F32,
-    n: number,
-    c: number,
-    hw: number,
-    groups: number,
-    eps: number,
-  ): void;
-  groupNormSiluGrad(
-    x: F32,
-    gy: F32,
-    gamma: F32 | null,
-    beta: F32 | null,
-    mean: F32,
-    rstd: F32,
-    gx: F32,
-    gGamma: F32 | null,
-    gBeta: F32 | null,
-    n: number,
-    c: number,
-    hw: number,
-    groups: number,
-  ): void;
   layerNorm(
     x: F32,
     gamma: F32 | null,
@@ -255,10 +227,6 @@ export function createNativeBackend(): Backend {
       addon.groupNorm(x, gamma, beta, out, mean, rstd, n, c, hw, groups, eps),
     groupNormGrad: (x, gy, gamma, mean, rstd, gx, gGamma, gBeta, n, c, hw, groups) =>
       addon.groupNormGrad(x, gy, gamma, mean, rstd, gx, gGamma, gBeta, n, c, hw, groups),
-    groupNormSilu: (x, gamma, beta, out, mean, rstd, n, c, hw, groups, eps) =>
-      addon.groupNormSilu(x, gamma, beta, out, mean, rstd, n, c, hw, groups, eps),
-    groupNormSiluGrad: (x, gy, gamma, beta, mean, rstd, gx, gGamma, gBeta, n, c, hw, groups) =>
-      addon.groupNormSiluGrad(x, gy, gamma, beta, mean, rstd, gx, gGamma, gBeta, n, c, hw, groups),
     layerNorm: (x, gamma, beta, out, mean, rstd, rows, cols, eps) =>
       addon.layerNorm(x, gamma, beta, out, mean, rstd, rows, cols, eps),
     layerNormGrad: (x, gy, gamma, mean, rstd, gx, gGamma, gBeta, rows, cols) =>

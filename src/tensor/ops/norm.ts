@@ -36,24 +36,6 @@ function recordNorm(
   });
 }
 
-/** Checks groupNorm's arguments; returns the [n, c, hw] the kernels see. */
-function groupNormLayout(
-  x: Tensor,
-  groups: number,
-  weight: Tensor | null,
-  bias: Tensor | null,
-  op: string,
-): [number, number, number] {
-  if (x.rank < 2) throw new Error(`${op}: expected [N, C, ...], got ${formatShape(x.shape)}`);
-  const [n, c] = x.shape;
-  if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
-    throw new Error(`${op}: ${c} channels cannot be split into ${groups} groups`);
-  }
-  checkAffine(weight, c, op, 'weight');
-  checkAffine(bias, c, op, 'bias');
-  return [n, c, sizeOf(x.shape.slice(2))];
-}
-
 /** GroupNorm over x [N, C, ...] in `groups` groups, with optional per-channel affine. */
 export function groupNorm(
   x: Tensor,
@@ -62,7 +44,14 @@ export function groupNorm(
   bias: Tensor | null = null,
   eps = 1e-5,
 ): Tensor {
-  const [n, c, hw] = groupNormLayout(x, groups, weight, bias, 'groupNorm');
+  if (x.rank < 2) throw new Error(`groupNorm: expected [N, C, ...], got ${formatShape(x.shape)}`);
+  const [n, c] = x.shape;
+  if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
+    throw new Error(`groupNorm: ${c} channels cannot be split into ${groups} groups`);
+  }
+  checkAffine(weight, c, 'groupNorm', 'weight');
+  checkAffine(bias, c, 'groupNorm', 'bias');
+  const hw = sizeOf(x.shape.slice(2));
   const out = new Tensor(allocate(x.size), x.shape);
   const meanBuf = new Float32Array(n * groups);
   const rstd = new Float32Array(n * groups);
@@ -81,29 +70,6 @@ export function groupNorm(
   );
   return recordNorm(out, 'groupNorm', x, weight, bias, (gy, gx, gw, gb) =>
     getBackend().groupNormGrad(x.data, gy, weight?.data ?? null, meanBuf, rstd, gx, gw, gb, n, c, hw, groups),
-  );
-}
-
-/**
- * silu(groupNorm(x, groups, weight, bias, eps)) in one kernel each way: the normalised values
- * before the SiLU are neither stored nor kept for the backward, which recomputes them.
- */
-export function groupNormSilu(
-  x: Tensor,
-  groups: number,
-  weight: Tensor | null = null,
-  bias: Tensor | null = null,
-  eps = 1e-5,
-): Tensor {
-  const [n, c, hw] = groupNormLayout(x, groups, weight, bias, 'groupNormSilu');
-  const out = new Tensor(allocate(x.size), x.shape);
-  const meanBuf = new Float32Array(n * groups);
-  const rstd = new Float32Array(n * groups);
-  const gamma = weight?.data ?? null;
-  const beta = bias?.data ?? null;
-  getBackend().groupNormSilu(x.data, gamma, beta, out.data, meanBuf, rstd, n, c, hw, groups, eps);
-  return recordNorm(out, 'groupNormSilu', x, weight, bias, (gy, gx, gw, gb) =>
-    getBackend().groupNormSiluGrad(x.data, gy, gamma, beta, meanBuf, rstd, gx, gw, gb, n, c, hw, groups),
   );
 }
 

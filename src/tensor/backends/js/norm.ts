@@ -139,57 +139,6 @@ export function groupNormGrad(
   gBeta?.set(gBetaAcc);
 }
 
-function sigmoid(v: number): number {
-  return 1 / (1 + Math.exp(-v));
-}
-
-/** groupNorm, then SiLU on its output in place. */
-export function groupNormSilu(
-  x: Floats,
-  gamma: Floats | null,
-  beta: Floats | null,
-  out: Floats,
-  mean: Floats,
-  rstd: Floats,
-  n: number,
-  c: number,
-  hw: number,
-  groups: number,
-  eps: number,
-): void {
-  groupNorm(x, gamma, beta, out, mean, rstd, n, c, hw, groups, eps);
-  for (let i = 0; i < n * c * hw; i++) out[i] *= sigmoid(out[i]);
-}
-
-/** Recomputes the pre-activation a, takes gy * silu'(a) through groupNormGrad. */
-export function groupNormSiluGrad(
-  x: Floats,
-  gy: Floats,
-  gamma: Floats | null,
-  beta: Floats | null,
-  mean: Floats,
-  rstd: Floats,
-  gx: Floats,
-  gGamma: Floats | null,
-  gBeta: Floats | null,
-  n: number,
-  c: number,
-  hw: number,
-  groups: number,
-): void {
-  const grad = new Float64Array(n * c * hw);
-  for (let i = 0; i < grad.length; i++) {
-    const channel = Math.floor(i / hw) % c;
-    const stat = Math.floor(i / (hw * (c / groups)));
-    const scale = gamma === null ? 1 : gamma[channel];
-    const shift = beta === null ? 0 : beta[channel];
-    const a = (x[i] - mean[stat]) * rstd[stat] * scale + shift;
-    const s = sigmoid(a);
-    grad[i] = gy[i] * s * (1 + a * (1 - s));
-  }
-  groupNormGrad(x, grad, gamma, mean, rstd, gx, gGamma, gBeta, n, c, hw, groups);
-}
-
 export function layerNorm(
   x: Floats,
   gamma: Floats | null,
