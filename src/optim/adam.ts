@@ -10,6 +10,7 @@
 // The common case (no L2 term, no amsgrad) is the backend's adamStep: float32 arithmetic on the
 // native backend, as torch.optim's CPU kernel, and double rounded to float32 where it is stored
 // on the js backend; the general case runs here, in double.
+import type { AdamStepParams } from '../tensor/backend.js';
 import { getBackend } from '../tensor/device.js';
 import {
   Optimizer,
@@ -82,6 +83,8 @@ export class AdamW extends AdamBase {
   }
 }
 
+const stepParams: AdamStepParams = { beta1: 0, beta2: 0, eps: 0, keep: 1, stepSize: 0, biasCorrection2Sqrt: 1 };
+
 function adamUpdate(
   param: Float32Array,
   grad: Float32Array,
@@ -105,8 +108,15 @@ function adamUpdate(
   const stepSize = lr / (1 - beta1 ** state.step);
   const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** state.step);
   if (l2 === 0 && maxExpAvgSq === null) {
-    // The common case runs as a backend kernel (native: vectorised, on all threads).
-    getBackend().adamStep(param, grad, expAvg, expAvgSq, { beta1, beta2, eps, keep, stepSize, biasCorrection2Sqrt });
+    // The common case runs as a backend kernel (native: vectorised, on all threads). The record
+    // is reused, since a fresh object per parameter and step would be steady-state garbage.
+    stepParams.beta1 = beta1;
+    stepParams.beta2 = beta2;
+    stepParams.eps = eps;
+    stepParams.keep = keep;
+    stepParams.stepSize = stepSize;
+    stepParams.biasCorrection2Sqrt = biasCorrection2Sqrt;
+    getBackend().adamStep(param, grad, expAvg, expAvgSq, stepParams);
   } else {
     adamStepGeneral(
       param,
